@@ -1,0 +1,73 @@
+"""The exceptions annotool raises for problems in the user's input or environment.
+
+Every message says what is wrong, where (file, line, shape index), and what to do.
+The CLI turns these into one-line messages; nothing else should escape to the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+class AnnotoolError(Exception):
+    """Base class of every error annotool reports to the user."""
+
+
+class LabelsError(AnnotoolError):
+    """The labels file (or comma-separated label list) is invalid."""
+
+
+class AnnotationError(AnnotoolError):
+    """A labelme annotation file, one of its shapes, or its image is invalid."""
+
+
+class DatasetError(AnnotoolError):
+    """A dataset directory on disk is missing something or is inconsistent."""
+
+
+class OutputExistsError(AnnotoolError):
+    """An output would overwrite existing files and overwriting was not asked for."""
+
+
+class SplitError(AnnotoolError):
+    """A train/val/test split request cannot be satisfied."""
+
+
+class MissingDependencyError(AnnotoolError):
+    """An optional dependency (such as torch) is not installed."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in one input file, located as precisely as possible."""
+
+    path: Path
+    message: str
+    shape_index: int | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        where = str(self.path)
+        if self.shape_index is not None:
+            where += f" shape {self.shape_index}"
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": str(self.path),
+            "shape": self.shape_index,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+class InvalidInputError(AnnotoolError):
+    """Checking the input found errors; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: list[Problem], summary: str) -> None:
+        self.problems = problems
+        errors = [problem for problem in problems if problem.severity == "error"]
+        listing = "\n".join(f"  {problem}" for problem in errors)
+        super().__init__(f"{summary}\n{listing}" if listing else summary)

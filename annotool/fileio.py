@@ -1,0 +1,112 @@
+"""Atomic file and directory writes.
+
+Every file annotool writes goes to a temporary name in the same directory and is then
+renamed over the final name, so a reader never sees a half-written file and an
+interrupted run leaves at worst a stray ``.annotool-tmp`` file, never a corrupt output.
+Whole datasets are built in a staging directory next to the final one and renamed into
+place at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from annotool.errors import OutputExistsError
+
+TEMP_MARKER = ".annotool-tmp"
+"""Part of every temporary file and directory name annotool creates."""
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Create or replace ``path`` with what ``write`` writes to the open binary file.
+
+    The data is written to a temporary file in the same directory, flushed to disk and
+    renamed over ``path``; on any error the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=TEMP_MARKER, dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary_name, 0o644)
+        os.replace(temporary_name, path)
+    except BaseException:
+        Path(temporary_name).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Create or replace ``path`` with ``data``, atomically."""
+    atomic_write(path, lambda stream: stream.write(data))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Create or replace ``path`` with UTF-8 ``text`` (``\\n`` line ends), atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def is_nonempty_dir(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
+
+
+def check_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse an existing non-empty ``out_dir`` unless ``overwrite``; refuse a file there."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} exists and is not a directory; choose another path")
+    if is_nonempty_dir(out_dir) and not overwrite:
+        raise OutputExistsError(
+            f"{out_dir} already exists and is not empty; pass --overwrite to replace it "
+            "or choose another output directory"
+        )
+
+
+@contextmanager
+def staged_dir(out_dir: Path, overwrite: bool) -> Iterator[Path]:
+    """Build a directory in a staging place and move it to ``out_dir`` only on success.
+
+    Yields the staging directory (a sibling of ``out_dir``). When the ``with`` block
+    finishes, the staging directory replaces ``out_dir`` (the old contents are deleted
+    only after the new ones are in place); when it raises, the staging directory is
+    removed and ``out_dir`` is left as it was.
+    """
+    out_dir = Path(out_dir)
+    check_output_dir(out_dir, overwrite)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=TEMP_MARKER, dir=out_dir.parent)
+    )
+    try:
+        yield staging
+        os.chmod(staging, 0o755)
+        _replace_dir(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(new, target)
+        return
+    retired = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.old.", suffix=TEMP_MARKER, dir=target.parent)
+    )
+    retired.rmdir()
+    os.replace(target, retired)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(retired, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,252 @@
+"""The dataset layout on disk, in the PASCAL VOC style that labelme's converter writes.
+
+::
+
+    DATASET/
+      class_names.txt                      _background_, then the classes, one per line
+      JPEGImages/<stem>.jpg
+      SegmentationClass/<stem>.png         mode P, VOC palette, value = class id, 255 = ignore
+      SegmentationObject/<stem>.png        mode P, value = instance id, 0 = none or ignore
+      SegmentationClassVisualization/<stem>.jpg
+      SegmentationObjectVisualization/<stem>.jpg
+      SegmentationClassNpy/<stem>.npy      int32, -1 = ignore (optional)
+      SegmentationObjectNpy/<stem>.npy     int32, -1 = ignore (optional)
+      ImageSets/Segmentation/train.txt     one stem per line, sorted
+      ImageSets/Segmentation/fold0/train.txt  (K-fold splits)
+
+Older labelme versions wrote ``SegmentationClassPNG``/``SegmentationObjectPNG``; those
+are read too. Every capability finds its files through :class:`VocLayout`.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from annotool.errors import DatasetError
+from annotool.fileio import atomic_write, atomic_write_text
+from annotool.labels import IGNORE_ID, voc_palette
+
+IMAGES_DIR = "JPEGImages"
+CLASS_DIR = "SegmentationClass"
+OBJECT_DIR = "SegmentationObject"
+LEGACY_CLASS_DIR = "SegmentationClassPNG"
+LEGACY_OBJECT_DIR = "SegmentationObjectPNG"
+CLASS_VIZ_DIR = "SegmentationClassVisualization"
+OBJECT_VIZ_DIR = "SegmentationObjectVisualization"
+CLASS_NPY_DIR = "SegmentationClassNpy"
+OBJECT_NPY_DIR = "SegmentationObjectNpy"
+IMAGE_SETS_DIR = Path("ImageSets") / "Segmentation"
+CLASS_NAMES_FILE = "class_names.txt"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class VocLayout:
+    """Paths of one VOC-style segmentation dataset rooted at ``root``."""
+
+    root: Path
+    class_dir_name: str = CLASS_DIR
+    object_dir_name: str = OBJECT_DIR
+
+    @classmethod
+    def open(cls, root: Path) -> VocLayout:
+        """The layout of an existing dataset, detecting the older ``*PNG`` mask folders.
+
+        Raises DatasetError when ``root`` has no images folder or no class mask folder.
+        """
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"dataset directory {root} does not exist")
+        if (root / CLASS_DIR).is_dir():
+            layout = cls(root)
+        elif (root / LEGACY_CLASS_DIR).is_dir():
+            layout = cls(root, LEGACY_CLASS_DIR, LEGACY_OBJECT_DIR)
+        else:
+            raise DatasetError(
+                f"{root} is not a segmentation dataset: it has neither {CLASS_DIR}/ nor "
+                f"{LEGACY_CLASS_DIR}/; create one with 'annotool convert JSON_DIR {root}'"
+            )
+        if not layout.images_dir.is_dir():
+            raise DatasetError(f"{root} has masks but no {IMAGES_DIR}/ folder of images")
+        return layout
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / IMAGES_DIR
+
+    @property
+    def class_dir(self) -> Path:
+        return self.root / self.class_dir_name
+
+    @property
+    def object_dir(self) -> Path:
+        return self.root / self.object_dir_name
+
+    @property
+    def class_viz_dir(self) -> Path:
+        return self.root / CLASS_VIZ_DIR
+
+    @property
+    def object_viz_dir(self) -> Path:
+        return self.root / OBJECT_VIZ_DIR
+
+    @property
+    def class_npy_dir(self) -> Path:
+        return self.root / CLASS_NPY_DIR
+
+    @property
+    def object_npy_dir(self) -> Path:
+        return self.root / OBJECT_NPY_DIR
+
+    @property
+    def image_sets_dir(self) -> Path:
+        return self.root / IMAGE_SETS_DIR
+
+    @property
+    def class_names_path(self) -> Path:
+        return self.root / CLASS_NAMES_FILE
+
+    def image_path(self, stem: str) -> Path:
+        """The image of ``stem``: ``JPEGImages/<stem>.jpg``, or another suffix if that exists."""
+        jpeg = self.images_dir / f"{stem}.jpg"
+        if jpeg.exists():
+            return jpeg
+        for suffix in IMAGE_SUFFIXES:
+            candidate = self.images_dir / f"{stem}{suffix}"
+            if candidate.exists():
+                return candidate
+        return jpeg
+
+    def class_mask_path(self, stem: str) -> Path:
+        return self.class_dir / f"{stem}.png"
+
+    def object_mask_path(self, stem: str) -> Path:
+        return self.object_dir / f"{stem}.png"
+
+    def class_viz_path(self, stem: str) -> Path:
+        return self.class_viz_dir / f"{stem}.jpg"
+
+    def object_viz_path(self, stem: str) -> Path:
+        return self.object_viz_dir / f"{stem}.jpg"
+
+    def class_npy_path(self, stem: str) -> Path:
+        return self.class_npy_dir / f"{stem}.npy"
+
+    def object_npy_path(self, stem: str) -> Path:
+        return self.object_npy_dir / f"{stem}.npy"
+
+    def split_dir(self, fold: int | None = None) -> Path:
+        return self.image_sets_dir if fold is None else self.image_sets_dir / f"fold{fold}"
+
+    def split_path(self, split: str, fold: int | None = None) -> Path:
+        """``ImageSets/Segmentation[/fold<k>]/<split>.txt``."""
+        return self.split_dir(fold) / f"{split}.txt"
+
+    def has_objects(self) -> bool:
+        return self.object_dir.is_dir()
+
+    def stems(self) -> list[str]:
+        """Sorted stems of every class mask in the dataset."""
+        if not self.class_dir.is_dir():
+            return []
+        return sorted(path.stem for path in self.class_dir.glob("*.png"))
+
+    def read_class_names(self) -> list[str] | None:
+        """Class names from ``class_names.txt``, or None when the file is absent."""
+        path = self.class_names_path
+        if not path.is_file():
+            return None
+        names = path.read_text(encoding="utf-8-sig").splitlines()
+        while names and not names[-1].strip():
+            names.pop()
+        return [name.strip() for name in names]
+
+    def write_class_names(self, class_names: list[str] | tuple[str, ...]) -> None:
+        atomic_write_text(self.class_names_path, "".join(f"{name}\n" for name in class_names))
+
+    def split_names(self) -> list[str]:
+        """Names of the split files present (``train``, ``val``, ...), sorted."""
+        if not self.image_sets_dir.is_dir():
+            return []
+        return sorted(path.stem for path in self.image_sets_dir.glob("*.txt"))
+
+    def read_split(self, split: str, fold: int | None = None) -> list[str]:
+        """The stems listed in a split file, in file order.
+
+        Raises DatasetError naming ``annotool split`` when the file is missing.
+        """
+        path = self.split_path(split, fold)
+        if not path.is_file():
+            raise DatasetError(
+                f"{path} does not exist; run 'annotool split {self.root}' to create "
+                "train/val split files"
+            )
+        return [
+            line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
+
+    def write_split(self, split: str, stems: list[str], fold: int | None = None) -> None:
+        """Write a split file: the stems sorted, one per line."""
+        atomic_write_text(
+            self.split_path(split, fold), "".join(f"{stem}\n" for stem in sorted(stems))
+        )
+
+
+def read_label_png(path: Path) -> NDArray[np.uint8]:
+    """The pixel values of a label PNG as ``(H, W)`` uint8, palette indices as stored.
+
+    Palettized (``P``) and greyscale (``L``) masks are read as their raw values; an RGB
+    mask would give colours, not class ids, so it is refused with an explanation.
+    """
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("P", "L", "I", "I;16"):
+                raise DatasetError(
+                    f"{path} is a {image.mode} image; label masks must be palettized (mode P) "
+                    "or greyscale PNGs whose pixel values are class ids"
+                )
+            values = np.asarray(image)
+    except FileNotFoundError:
+        raise DatasetError(f"mask {path} does not exist") from None
+    except OSError as error:
+        raise DatasetError(f"cannot read mask {path}: {error}") from None
+    if values.dtype != np.uint8:
+        if values.max(initial=0) > IGNORE_ID or values.min(initial=0) < 0:
+            raise DatasetError(f"{path} has pixel values outside 0-255")
+        values = values.astype(np.uint8)
+    return values
+
+
+def label_png_bytes(label: NDArray[np.integer]) -> bytes:
+    """Encode an ``(H, W)`` label array as a palettized PNG with the VOC colour map.
+
+    Values must lie in -1..254 (class or instance ids, -1 = ignore) or be 255; -1 is
+    written as 255. Matches labelme's ``lblsave`` byte for byte in pixel values and palette.
+    """
+    minimum, maximum = int(label.min(initial=0)), int(label.max(initial=0))
+    if minimum < -1 or maximum > IGNORE_ID:
+        raise DatasetError(
+            f"label values {minimum}..{maximum} do not fit a PNG mask (allowed: -1..{IGNORE_ID})"
+        )
+    image = Image.fromarray(label.astype(np.uint8), mode="P")
+    image.putpalette(voc_palette())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_label_png(path: Path, label: NDArray[np.integer]) -> None:
+    """Atomically write an ``(H, W)`` label array as a VOC-palettized PNG (see label_png_bytes)."""
+    data = label_png_bytes(label)
+    atomic_write(path, lambda stream: stream.write(data))
+
+
+def write_npy(path: Path, array: NDArray[np.generic]) -> None:
+    """Atomically write ``array`` in NumPy ``.npy`` format."""
+    atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False))
