@@ -7,16 +7,35 @@ data lives in the core modules, which raise AnnotoolError subclasses instead of 
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from annotool import __version__
-from annotool.errors import AnnotoolError
+from annotool.check import check_annotations, find_annotation_files, labels_in_use
+from annotool.convert import ConvertOptions, ConvertResult, convert_dataset
+from annotool.errors import AnnotoolError, LabelsError
+from annotool.fileio import atomic_write_text
+from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet, labels_from_names, load_labels
+from annotool.metrics import (
+    check_model_classes,
+    evaluate_model,
+    evaluate_predictions,
+    evaluation_report,
+    format_confusion,
+    format_scores,
+    plot_confusion,
+    split_stems,
+    write_report_json,
+)
 from annotool.progress import ProgressCallback, no_progress
+from annotool.split import compile_group_pattern, format_split_table, split_dataset
+from annotool.voc import VocLayout
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,10 +81,769 @@ def main() -> None:
 
 # --- convert, check, labels (annotool.convert, annotool.check) ---
 
+labels_option = click.option(
+    "--labels",
+    "labels_spec",
+    required=True,
+    metavar="LABELS",
+    help="labels.txt (__ignore__, _background_, then the classes) or a comma-separated list.",
+)
+recursive_option = click.option(
+    "--recursive", is_flag=True, help="Also read .json files in subfolders of JSON_DIR."
+)
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=default_workers,
+    show_default="all CPUs",
+    help="Files processed in parallel.",
+)
+json_dir_argument = click.argument(
+    "json_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+
+
+def _load_labels_option(labels_spec: str) -> LabelSet:
+    try:
+        return load_labels(labels_spec)
+    except LabelsError as error:
+        raise click.BadParameter(str(error), param_hint="'--labels'") from None
+
+
+@main.command()
+@json_dir_argument
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@labels_option
+@click.option(
+    "--objects/--no-objects", default=True, help="Write SegmentationObject/ instance masks."
+)
+@click.option("--viz/--no-viz", default=True, help="Write colour visualizations with a legend.")
+@click.option("--npy", is_flag=True, help="Also write int32 .npy label arrays (-1 = ignore).")
+@click.option(
+    "--skip-invalid", is_flag=True, help="Convert the valid files, list the skipped ones."
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
+@recursive_option
+@workers_option
+@quiet_option
+@reports_errors
+def convert(
+    json_dir: Path,
+    out_dir: Path,
+    labels_spec: str,
+    objects: bool,
+    viz: bool,
+    npy: bool,
+    skip_invalid: bool,
+    overwrite: bool,
+    recursive: bool,
+    workers: int,
+    quiet: bool,
+) -> None:
+    """Convert labelme JSON files in JSON_DIR into a VOC-style dataset in OUT_DIR.
+
+    Writes JPEGImages/, SegmentationClass/ (palettized PNG, pixel = class id, 255 =
+    __ignore__), SegmentationObject/, visualizations and class_names.txt. Every file is
+    checked first; by default any invalid file means nothing is written.
+    """
+    labels = _load_labels_option(labels_spec)
+    options = ConvertOptions(objects=objects, visualizations=viz, npy=npy)
+    total = len(find_annotation_files(json_dir, recursive))
+    with progress_bar(total, "Converting", quiet) as progress:
+        result = convert_dataset(
+            json_dir,
+            out_dir,
+            labels,
+            options,
+            recursive=recursive,
+            skip_invalid=skip_invalid,
+            overwrite=overwrite,
+            workers=workers,
+            progress=progress,
+        )
+    click.echo(
+        f"Converted {len(result.converted)} images into {result.out_dir} "
+        f"(skipped {len(result.skipped)})."
+    )
+    for skipped in result.skipped:
+        click.echo(f"Skipped {skipped.path}:")
+        for problem in skipped.problems:
+            click.echo(f"  {problem}")
+    click.echo(format_pixel_shares(result))
+    if result.unused_classes:
+        click.echo(
+            f"Warning: {len(result.unused_classes)} classes are never used: "
+            + ", ".join(result.unused_classes),
+            err=True,
+        )
+
+
+def format_pixel_shares(result: ConvertResult) -> str:
+    total = max(result.total_pixels, 1)
+    rows = [("id", "class", "pixels", "share")]
+    rows += [
+        (str(class_id), name, str(int(pixels)), f"{100 * pixels / total:.2f}%")
+        for class_id, (name, pixels) in enumerate(
+            zip(result.class_names, result.class_pixels, strict=True)
+        )
+    ]
+    rows.append(
+        (
+            str(IGNORE_ID),
+            IGNORE_LABEL,
+            str(result.ignore_pixels),
+            f"{100 * result.ignore_pixels / total:.2f}%",
+        )
+    )
+    return format_table(rows)
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    """Rows of cells as aligned text columns; the first row is the header."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+@main.command()
+@json_dir_argument
+@labels_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@recursive_option
+@workers_option
+@quiet_option
+@reports_errors
+def check(
+    json_dir: Path, labels_spec: str, as_json: bool, recursive: bool, workers: int, quiet: bool
+) -> None:
+    """Check the labelme files in JSON_DIR against LABELS without converting.
+
+    Reports every problem with its file and shape index; exits 1 on any error. Warnings
+    (classes never used) do not fail.
+    """
+    labels = _load_labels_option(labels_spec)
+    total = len(find_annotation_files(json_dir, recursive))
+    with progress_bar(total, "Checking", quiet) as progress:
+        report = check_annotations(json_dir, labels, recursive, workers, progress)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for problem in report.errors:
+            click.echo(f"error: {problem}")
+        for problem in report.warnings:
+            click.echo(f"warning: {problem}")
+        click.echo(
+            f"Checked {len(report.files)} files: {len(report.errors)} errors in "
+            f"{len(report.invalid_files)} files, {len(report.warnings)} warnings."
+        )
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@main.command("labels")
+@json_dir_argument
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the labels file here instead of printing it.",
+)
+@recursive_option
+@reports_errors
+def labels_command(json_dir: Path, output: Path | None, recursive: bool) -> None:
+    """Write a labels file from the labels used in JSON_DIR's annotations.
+
+    Lists __ignore__, _background_, then every other label sorted: a start for people
+    who annotated before writing a labels file.
+    """
+    used, problems = labels_in_use(json_dir, recursive)
+    for problem in problems:
+        click.echo(f"warning: skipped {problem}", err=True)
+    text = labels_from_names(used).to_text()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write_text(output, text)
+        click.echo(f"Wrote {len(used)} labels to {output}.", err=True)
+
+
 # --- split (annotool.split) ---
+
+
+class SplitSizeType(click.ParamType):
+    """A split size: ``0.2`` is a fraction of the images, ``50`` a number of images."""
+
+    name = "SIZE"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | int:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        for parse in (int, float):
+            try:
+                return parse(text)
+            except ValueError:
+                continue
+        self.fail(
+            f"{value!r} is neither a fraction such as 0.2 nor a number of images such as 50",
+            param,
+            ctx,
+        )
+
+
+def _check_group_pattern(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    if value is not None:
+        try:
+            compile_group_pattern(value)
+        except AnnotoolError as error:
+            raise click.BadParameter(str(error), ctx, param) from None
+    return value
+
+
+@main.command("split")
+@click.argument("dataset_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--val",
+    type=SplitSizeType(),
+    default=None,
+    help="Validation part: a fraction (0.2) or a number of images (50). "
+    "[default: 0.2; not with --folds]",
+)
+@click.option(
+    "--test",
+    type=SplitSizeType(),
+    default=0,
+    show_default=True,
+    help="Test part, held out first (also with --folds): a fraction or a number of images.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed for breaking ties: same dataset and seed, same files.",
+)
+@click.option(
+    "--group",
+    "group_pattern",
+    metavar="REGEX",
+    callback=_check_group_pattern,
+    help="Keep stems with the same first capture group in one split, e.g. '^(.+)_frame\\d+$'; "
+    "a stem that does not match is a group by itself.",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(min=2),
+    default=None,
+    metavar="K",
+    help="Write K-fold files fold<k>/train.txt and val.txt instead of one train/val split.",
+)
+@click.option(
+    "--keep-existing",
+    is_flag=True,
+    help="Stems already in the split files keep their split; only new stems are assigned.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing split files.")
+@quiet_option
+@reports_errors
+def split_command(
+    dataset_dir: Path,
+    val: float | int | None,
+    test: float | int,
+    seed: int,
+    group_pattern: str | None,
+    folds: int | None,
+    keep_existing: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Split DATASET_DIR into train, val (and test) or K folds, stratified by class.
+
+    Writes ImageSets/Segmentation/train.txt, val.txt and trainval.txt (test.txt with
+    --test), one sorted stem per line, so that every class found in two or more images
+    lands in both train and val, each split holds its share of each class, and the same
+    seed gives the same files. Prints the images of each class per split; '!' flags a
+    class missing from a split. Background is counted but not stratified.
+    """
+    layout = VocLayout.open(dataset_dir)
+    with progress_bar(len(layout.stems()), "Reading masks", quiet) as progress:
+        result = split_dataset(
+            dataset_dir,
+            val=val,
+            test=test,
+            seed=seed,
+            group_pattern=group_pattern,
+            folds=folds,
+            keep_existing=keep_existing,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(format_split_table(result))
+    sizes = ", ".join(
+        f"{name} {size}" for name, size in zip(result.split_names, result.split_sizes, strict=True)
+    )
+    click.echo(
+        f"Wrote {len(result.files)} split files to {layout.image_sets_dir} "
+        f"({sizes} images, seed {seed})."
+    )
+
 
 # --- stats (annotool.stats) ---
 
+
+@main.command()
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--split",
+    metavar="NAME",
+    help="Only the images of ImageSets/Segmentation/NAME.txt (e.g. train).",
+)
+@click.option(
+    "--json",
+    "json_output",
+    metavar="FILE",
+    help="Also write the statistics as JSON to FILE ('-' for stdout, then no table).",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.png",
+    help="Write a PNG with per-class pixel share and image counts.",
+)
+@click.option(
+    "--no-rgb",
+    is_flag=True,
+    help="Skip decoding images for the RGB mean and std (faster; sizes are still read).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=default_workers,
+    show_default="all CPUs",
+    help="Images read in parallel.",
+)
+@quiet_option
+@reports_errors
+def stats(
+    dataset_dir: Path,
+    split: str | None,
+    json_output: str | None,
+    plot: Path | None,
+    no_rgb: bool,
+    workers: int,
+    quiet: bool,
+) -> None:
+    """Class frequencies, image sizes and colours, instances, splits and class weights.
+
+    DATASET_DIR is a dataset written by 'annotool convert' or any VOC-style dataset
+    (JPEGImages/ plus SegmentationClass/ or SegmentationClassPNG/). Given a folder of
+    labelme .json files instead, it counts shapes per label and shape type.
+    """
+    from annotool import stats as stats_core
+
+    result: stats_core.DatasetStats | stats_core.LabelmeStats
+    if stats_core.is_labelme_dir(dataset_dir):
+        if split is not None:
+            raise click.BadParameter(
+                "--split needs a converted dataset, not a labelme folder", param_hint="--split"
+            )
+        with progress_bar(len(list(dataset_dir.glob("*.json"))), "Reading", quiet) as progress:
+            result = stats_core.labelme_stats(dataset_dir, progress=progress, workers=workers)
+        table = stats_core.format_labelme_table(result)
+    else:
+        total = stats_core.count_images(dataset_dir, split)
+        with progress_bar(total, "Measuring", quiet) as progress:
+            result = stats_core.compute_stats(
+                dataset_dir, split=split, progress=progress, workers=workers, rgb=not no_rgb
+            )
+        table = stats_core.format_table(result)
+    if json_output == "-":
+        click.echo(stats_core.stats_to_json(result), nl=False)
+    else:
+        click.echo(table)
+    if json_output not in (None, "-"):
+        stats_core.write_stats_json(result, Path(json_output))
+        click.echo(f"Wrote {json_output}", err=True)
+    if plot is not None:
+        stats_core.plot_stats(result, plot)
+        click.echo(f"Wrote {plot}", err=True)
+
+
 # --- train, predict (annotool.train) ---
 
+
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class _TrainProgress:
+    """Draws the training observer's events: a bar per epoch, then a summary line.
+
+    Implements annotool.train.loop.TrainingObserver by duck typing, so this module
+    need not import torch.
+    """
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+            self.bar = None
+
+    def _open(self, length: int, label: str) -> None:
+        self.close()
+        if not self.quiet and length > 0:
+            self.bar = click.progressbar(
+                length=length,
+                label=label,
+                file=click.get_text_stream("stderr"),
+                item_show_func=lambda text: text,
+            )
+
+    def on_message(self, message: str) -> None:
+        click.echo(message, err=True)
+
+    def on_epoch_start(self, epoch: int, epochs: int, train_images: int) -> None:
+        self._open(train_images, f"Epoch {epoch}/{epochs}")
+
+    def on_train_step(self, images: int, loss: float, images_per_s: float) -> None:
+        if self.bar is not None:
+            self.bar.update(images, f"loss {loss:.4f}, {images_per_s:.1f} img/s")
+
+    def on_validation_start(self, images: int) -> None:
+        self._open(images, "Validating")
+
+    def on_validation_step(self, images: int) -> None:
+        if self.bar is not None:
+            self.bar.update(images)
+
+    def on_epoch_end(self, result: Any) -> None:
+        self.close()
+        scores = result.scores
+        marker = " *" if result.improved else ""
+        click.echo(
+            f"epoch {result.epoch}/{result.epochs}: train loss {result.train_loss:.4f}, "
+            f"val loss {result.val_loss:.4f}, mIoU {scores.miou:.4f}{marker}, "
+            f"pixel accuracy {scores.pixel_accuracy:.4f}, "
+            f"{result.images_per_s:.1f} img/s, {result.seconds:.0f} s"
+        )
+        click.echo(
+            "  IoU "
+            + ", ".join(
+                f"{name} {'n/a' if iou != iou else f'{iou:.3f}'}"
+                for name, iou in zip(scores.class_names, scores.iou, strict=True)
+            )
+        )
+
+
+@main.command()
+@click.argument("dataset_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Run directory for best.pt, last.pt, metrics.csv and curves.png.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--size",
+    type=click.IntRange(min=16),
+    default=256,
+    show_default=True,
+    help="Side of the square training crops (validation uses full images).",
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2e-3,
+    show_default=True,
+    help="Peak learning rate of AdamW (linear warm-up, then cosine decay).",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="UNet base channels (doubling at each of the 4 levels).",
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--precision",
+    type=click.Choice(TRAIN_PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on GPUs and CPUs with native bf16, fp16 on older GPUs, else fp32.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Makes CPU runs repeatable.")
+@click.option(
+    "--class-weights",
+    default="none",
+    show_default=True,
+    metavar="none|auto|FILE",
+    help="Cross-entropy class weights: auto = median-frequency balancing from "
+    "'annotool stats', FILE = a JSON written by 'annotool stats --json'.",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=0),
+    default=15,
+    show_default=True,
+    help="Stop after this many epochs without a better val mIoU (0: never).",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last.pt.")
+@click.option("--overwrite", is_flag=True, help="Replace the results of a run in RUN_DIR.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    show_default="half the CPUs, at most 4",
+    help="DataLoader worker processes (0: load in the main process).",
+)
+@quiet_option
+@reports_errors
+def train(
+    dataset_dir: Path,
+    out_dir: Path,
+    epochs: int,
+    batch_size: int,
+    size: int,
+    lr: float,
+    width: int,
+    device: str,
+    precision: str,
+    seed: int,
+    class_weights: str,
+    patience: int,
+    resume: bool,
+    overwrite: bool,
+    workers: int | None,
+    quiet: bool,
+) -> None:
+    """Train a UNet on DATASET_DIR (from 'annotool convert' and 'annotool split').
+
+    Trains on the images of ImageSets/Segmentation/train.txt with augmented crops and
+    validates on val.txt at full resolution after every epoch. Needs the train extra:
+    pip install 'annotool[train]'. For several GPUs (or processes):
+
+    \b
+    torchrun --nproc_per_node N -m annotool train DATASET_DIR --out RUN_DIR
+    """
+    from annotool.train import loop  # imports torch
+
+    options = loop.TrainOptions(
+        dataset_dir=dataset_dir,
+        out_dir=out_dir,
+        epochs=epochs,
+        batch_size=batch_size,
+        size=size,
+        lr=lr,
+        width=width,
+        device=device,
+        precision=precision,
+        seed=seed,
+        class_weights=class_weights,
+        patience=patience,
+        resume=resume,
+        overwrite=overwrite,
+        workers=workers,
+    )
+    progress = _TrainProgress(quiet)
+    try:
+        result = loop.train(options, progress)  # type: ignore[arg-type]
+    finally:
+        progress.close()
+    if result.stopped_early:
+        click.echo(f"Stopped early: no better val mIoU for {patience} epochs")
+    click.echo(
+        f"Best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}: "
+        f"{result.best_checkpoint}"
+    )
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument(
+    "inputs", nargs=-1, required=True, metavar="INPUT...", type=click.Path(path_type=Path)
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the masks <stem>.png (and overlays <stem>_overlay.jpg).",
+)
+@click.option("--overlay", is_flag=True, help="Also write each mask blended over its photo.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--precision",
+    type=click.Choice(TRAIN_PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on GPUs and CPUs with native bf16, fp16 on older GPUs, else fp32.",
+)
+@quiet_option
+@reports_errors
+def predict(
+    checkpoint: Path,
+    inputs: tuple[Path, ...],
+    out_dir: Path,
+    overlay: bool,
+    device: str,
+    precision: str,
+    quiet: bool,
+) -> None:
+    """Segment images with a trained CHECKPOINT (best.pt or last.pt).
+
+    INPUT is an image or a folder of images. Each mask is a palettized PNG of class ids
+    at the image's own size (EXIF orientation applied). Needs the train extra.
+    """
+    from annotool.train.predict import Predictor, collect_images, predict_images  # torch
+
+    images = collect_images(inputs)
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, precision=precision)
+    with progress_bar(len(images), "Predicting", quiet) as progress:
+        written = predict_images(predictor, images, out_dir, overlay=overlay, progress=progress)
+    click.echo(f"Wrote {len(written)} masks to {out_dir}")
+
+
 # --- evaluate (annotool.metrics) ---
+
+
+EVALUATE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@main.command()
+@click.argument(
+    "paths", nargs=-1, metavar="[CHECKPOINT] DATASET_DIR", type=click.Path(path_type=Path)
+)
+@click.option(
+    "--pred",
+    "prediction_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of predicted masks, <stem>.png with class ids (palettized or greyscale), "
+    "from any model; scored with numpy only (no torch needed). Give this or CHECKPOINT.",
+)
+@click.option(
+    "--split",
+    default="val",
+    show_default=True,
+    help="Split to score: ImageSets/Segmentation/SPLIT.txt, or 'all' for every mask.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the scores and confusion matrix to this JSON file.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a confusion-matrix heatmap (row-normalized) to this PNG file.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where CHECKPOINT runs.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(EVALUATE_PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="Numeric precision CHECKPOINT runs in (auto: bf16 where supported).",
+)
+@quiet_option
+@reports_errors
+def evaluate(
+    paths: tuple[Path, ...],
+    prediction_dir: Path | None,
+    split: str,
+    json_path: Path | None,
+    plot_path: Path | None,
+    device: str,
+    precision: str,
+    quiet: bool,
+) -> None:
+    """Score segmentation masks against DATASET_DIR's ground truth.
+
+    Reports per-class IoU, accuracy and Dice, mIoU with and without background, pixel
+    accuracy, mean accuracy and the confusion matrix, all from one confusion matrix over
+    the whole split; ignored pixels (255) are left out and a class absent from both
+    ground truth and prediction is n/a.
+
+    \b
+    annotool evaluate runs/best.pt dataset/            run a trained model (needs torch)
+    annotool evaluate --pred masks/ dataset/           score masks from any model
+    annotool evaluate --pred masks/ dataset/ --split all --json scores.json --plot cm.png
+    """
+    dataset_dir = _evaluate_dataset_dir(paths, prediction_dir)
+    layout = VocLayout.open(dataset_dir)
+    stems = split_stems(layout, split)
+    if prediction_dir is not None:
+        source = {"predictions": str(prediction_dir)}
+        with progress_bar(len(stems), "Evaluating", quiet) as progress:
+            scores = evaluate_predictions(
+                layout, stems, prediction_dir, layout.read_class_names(), progress
+            )
+    else:
+        from annotool.train.predict import Predictor  # torch: only when a model runs
+
+        checkpoint = paths[0]
+        predictor = Predictor.from_checkpoint(checkpoint, device=device, precision=precision)
+        class_names = check_model_classes(layout, predictor.class_names)
+        source = {"checkpoint": str(checkpoint)}
+        with progress_bar(len(stems), "Evaluating", quiet) as progress:
+            scores = evaluate_model(layout, stems, predictor.predict, class_names, progress)
+
+    click.echo(f"Evaluated {len(stems)} images of split '{split}' of {dataset_dir}")
+    click.echo(format_scores(scores))
+    click.echo("\nConfusion matrix (pixel counts; rows = ground truth, columns = predicted id):")
+    click.echo(format_confusion(scores))
+    if json_path is not None:
+        report = evaluation_report(
+            scores, dataset=dataset_dir, split=split, images=len(stems), source=source
+        )
+        write_report_json(json_path, report)
+        click.echo(f"Wrote {json_path}")
+    if plot_path is not None:
+        plot_confusion(scores, plot_path)
+        click.echo(f"Wrote {plot_path}")
+
+
+def _evaluate_dataset_dir(paths: tuple[Path, ...], prediction_dir: Path | None) -> Path:
+    """DATASET_DIR, refusing both or neither of CHECKPOINT and --pred."""
+    if len(paths) == 2 and prediction_dir is not None:
+        raise click.UsageError("give either CHECKPOINT or --pred PRED_DIR, not both")
+    if len(paths) == 2 or (len(paths) == 1 and prediction_dir is not None):
+        return paths[-1]
+    if len(paths) == 1:
+        raise click.UsageError(
+            "nothing to evaluate: give a CHECKPOINT to run before DATASET_DIR, "
+            "or --pred PRED_DIR with predicted masks"
+        )
+    raise click.UsageError(
+        f"expected [CHECKPOINT] DATASET_DIR, got {len(paths)} paths; "
+        "usage: annotool evaluate CHECKPOINT DATASET_DIR | --pred PRED_DIR DATASET_DIR"
+    )

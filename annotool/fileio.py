@@ -4,12 +4,14 @@ Every file annotool writes goes to a temporary name in the same directory and is
 renamed over the final name, so a reader never sees a half-written file and an
 interrupted run leaves at worst a stray ``.annotool-tmp`` file, never a corrupt output.
 Whole datasets are built in a staging directory next to the final one and renamed into
-place at the end.
+place at the end; the staging directory of a killed run is removed by the next run into
+the same directory.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -75,16 +77,21 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
 def staged_dir(out_dir: Path, overwrite: bool) -> Iterator[Path]:
     """Build a directory in a staging place and move it to ``out_dir`` only on success.
 
-    Yields the staging directory (a sibling of ``out_dir``). When the ``with`` block
-    finishes, the staging directory replaces ``out_dir`` (the old contents are deleted
-    only after the new ones are in place); when it raises, the staging directory is
-    removed and ``out_dir`` is left as it was.
+    Yields the staging directory, a hidden sibling of ``out_dir`` named
+    ``.<name>.<pid>.<random>.annotool-tmp``. When the ``with`` block finishes, the staging
+    directory replaces ``out_dir`` (the old contents are deleted only after the new ones
+    are in place); when it raises, the staging directory is removed and ``out_dir`` is
+    left as it was. Staging directories that killed runs left for ``out_dir`` are
+    removed first.
     """
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out_dir)
     staging = Path(
-        tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=TEMP_MARKER, dir=out_dir.parent)
+        tempfile.mkdtemp(
+            prefix=f".{out_dir.name}.{os.getpid()}.", suffix=TEMP_MARKER, dir=out_dir.parent
+        )
     )
     try:
         yield staging
@@ -95,12 +102,53 @@ def staged_dir(out_dir: Path, overwrite: bool) -> Iterator[Path]:
         raise
 
 
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove the staging directories of ``out_dir`` whose creating process has died.
+
+    A run killed outright (SIGKILL, power loss) cannot clean up after itself; without
+    this its hidden staging directories would pile up beside ``out_dir``. A retired old
+    ``out_dir`` is kept while ``out_dir`` is missing: it may be the only copy left.
+    Returns the directories removed.
+    """
+    # Signal 0 probes a process only on POSIX; os.kill on Windows would terminate it.
+    if os.name != "posix" or not out_dir.parent.is_dir():
+        return []
+    pattern = re.compile(
+        rf"\.{re.escape(out_dir.name)}\.(\d+)\.(old\.)?[^.]+{re.escape(TEMP_MARKER)}"
+    )
+    removed: list[Path] = []
+    for candidate in sorted(out_dir.parent.iterdir()):
+        match = pattern.fullmatch(candidate.name)
+        if match is None or not candidate.is_dir() or candidate.is_symlink():
+            continue
+        if _process_alive(int(match.group(1))):
+            continue
+        if match.group(2) and not out_dir.exists():
+            continue
+        shutil.rmtree(candidate, ignore_errors=True)
+        removed.append(candidate)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still run; an impossible pid counts as alive, to be safe."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        pass  # PermissionError: it runs as another user; OverflowError: no real pid.
+    return True
+
+
 def _replace_dir(new: Path, target: Path) -> None:
     if not target.exists():
         os.replace(new, target)
         return
     retired = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.old.", suffix=TEMP_MARKER, dir=target.parent)
+        tempfile.mkdtemp(
+            prefix=f".{target.name}.{os.getpid()}.old.", suffix=TEMP_MARKER, dir=target.parent
+        )
     )
     retired.rmdir()
     os.replace(target, retired)

@@ -57,7 +57,7 @@ class LabelSet:
         return _name_to_id(self.class_names)
 
     def __contains__(self, label: object) -> bool:
-        return label == IGNORE_LABEL or label in self._ids()
+        return isinstance(label, str) and (label == IGNORE_LABEL or label in self._ids())
 
     def to_text(self) -> str:
         """The labels file contents for this class list, ``__ignore__`` first."""
@@ -76,58 +76,62 @@ def parse_labels(text: str, source: str = "labels.txt") -> LabelSet:
     trailing blank lines are accepted; anything else that labelme would misread is an
     error naming the line.
     """
-    lines = text.removeprefix("\ufeff").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    names = [line.strip() for line in lines]
+    return _validate_names(text.removeprefix("\ufeff").splitlines(), source, entry="line")
+
+
+def _validate_names(names: list[str], source: str, entry: str) -> LabelSet:
+    """The class list of ``names`` (labels file lines or ``--labels`` list entries).
+
+    Errors are located as ``f"{source} {entry} {number}"``, numbers counting from 1.
+    """
+    names = [name.strip() for name in names]
+    while names and not names[-1]:
+        names.pop()
     if not names:
         raise LabelsError(
-            f"{source} is empty: it must list '{BACKGROUND_LABEL}' and then the class names, "
-            "one per line"
+            f"{source} is empty: it must list '{BACKGROUND_LABEL}' first and then the class names"
         )
-    first_class_line = 2 if names[0] == IGNORE_LABEL else 1
     if names[0] not in (IGNORE_LABEL, BACKGROUND_LABEL):
         raise LabelsError(
-            f"{source} line 1 must be '{IGNORE_LABEL}' or '{BACKGROUND_LABEL}', "
+            f"{source} {entry} 1 must be '{IGNORE_LABEL}' or '{BACKGROUND_LABEL}', "
             f"but got {names[0]!r}"
         )
-    if first_class_line == 2 and (len(names) < 2 or names[1] != BACKGROUND_LABEL):
+    first_class_number = 2 if names[0] == IGNORE_LABEL else 1
+    if first_class_number == 2 and (len(names) < 2 or names[1] != BACKGROUND_LABEL):
         got = repr(names[1]) if len(names) > 1 else "nothing"
         raise LabelsError(
-            f"{source} line 2 must be '{BACKGROUND_LABEL}' (class id 0) after "
+            f"{source} {entry} 2 must be '{BACKGROUND_LABEL}' (class id 0) after "
             f"'{IGNORE_LABEL}', but got {got}"
         )
-    class_names = names[first_class_line - 1 :]
+    class_names = names[first_class_number - 1 :]
     seen: dict[str, int] = {}
-    for offset, name in enumerate(class_names):
-        line_number = first_class_line + offset
+    for class_id, name in enumerate(class_names):
+        number = first_class_number + class_id
+        where = f"{source} {entry} {number}"
         if not name:
-            raise LabelsError(
-                f"{source} line {line_number} is blank: remove it, class ids must be consecutive"
-            )
+            raise LabelsError(f"{where} is blank: remove it, class ids must be consecutive")
         if name == IGNORE_LABEL:
-            raise LabelsError(
-                f"{source} line {line_number}: '{IGNORE_LABEL}' may only be the first line"
-            )
+            raise LabelsError(f"{where}: '{IGNORE_LABEL}' may only be the first {entry}")
         if name in seen:
             raise LabelsError(
-                f"{source} line {line_number} repeats {name!r} from line {seen[name]}: "
+                f"{where} repeats {name!r} from {entry} {seen[name]}: "
                 "each class must be listed once"
             )
-        if offset >= MAX_CLASSES:
+        if class_id >= MAX_CLASSES:
             raise LabelsError(
-                f"{source} line {line_number}: {name!r} would get class id {offset}, but ids "
+                f"{where}: {name!r} would get class id {class_id}, but ids "
                 f"stop at {MAX_CLASSES - 1} because {IGNORE_ID} marks ignored pixels; "
                 f"at most {MAX_CLASSES} names including '{BACKGROUND_LABEL}' fit"
             )
-        seen[name] = line_number
+        seen[name] = number
     return LabelSet(class_names=tuple(class_names), source=source)
 
 
 def load_labels(spec: str | Path) -> LabelSet:
     """Read a labels file, or parse a comma-separated list such as ``_background_,cat,dog``.
 
-    ``spec`` is taken as a file when such a file exists or when it has no comma.
+    ``spec`` is taken as a file when such a file exists or when it has no comma. Errors
+    in a list name the entry (``--labels entry 2 ...``), counting from 1.
     """
     path = Path(spec)
     if path.is_file():
@@ -148,13 +152,28 @@ def load_labels(spec: str | Path) -> LabelSet:
             f"labels file {path} does not exist; pass a labels file or a comma-separated "
             f"list such as '{BACKGROUND_LABEL},cat,dog'"
         )
-    return parse_labels("\n".join(spec_text.split(",")), source="--labels list entry")
+    return _validate_names(spec_text.split(","), source="--labels", entry="entry")
 
 
 def labels_from_names(used_labels: Iterable[str]) -> LabelSet:
-    """A class list for labels found in annotations: ``_background_`` first, the rest sorted."""
+    """A class list for labels found in annotations: ``_background_`` first, the rest sorted.
+
+    Raises LabelsError for a label a labels file cannot hold (empty, surrounded by spaces,
+    or spanning lines) and when there are more labels than class ids.
+    """
     others = sorted(set(used_labels) - {IGNORE_LABEL, BACKGROUND_LABEL})
-    return parse_labels("\n".join((IGNORE_LABEL, BACKGROUND_LABEL, *others)), source="labels")
+    for label in others:
+        if not label or label != label.strip() or len(label.splitlines()) != 1:
+            raise LabelsError(
+                f"the annotations use the label {label!r}, which a labels file cannot hold "
+                "(labels files strip spaces and hold one name per line); rename it in labelme"
+            )
+    if len(others) >= MAX_CLASSES:
+        raise LabelsError(
+            f"the annotations use {len(others)} labels besides '{BACKGROUND_LABEL}', but at "
+            f"most {MAX_CLASSES - 1} classes fit into masks where {IGNORE_ID} marks ignored pixels"
+        )
+    return _validate_names([BACKGROUND_LABEL, *others], source="labels", entry="line")
 
 
 @cache

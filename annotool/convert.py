@@ -1,0 +1,252 @@
+"""Converting a folder of labelme annotations into a VOC-style segmentation dataset.
+
+The dataset is built in a staging directory beside ``OUT_DIR`` and moved into place only
+when every file has been converted, so a failed or interrupted run never leaves a
+half-written dataset. Every file is checked first (in the same pass): unless
+``skip_invalid`` is set, one invalid file means nothing is written and every problem of
+every file is reported.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from annotool.check import FileCheck, find_annotation_files, read_checked, unused_classes
+from annotool.errors import AnnotoolError, InvalidInputError, Problem
+from annotool.fileio import staged_dir
+from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
+from annotool.labels import IGNORE_ID, IGNORE_ID_NPY, LabelSet
+from annotool.parallel import map_in_order, pool_context
+from annotool.progress import ProgressCallback
+from annotool.rasterize import rasterize
+from annotool.voc import VocLayout, label_png_bytes, mask_values
+
+JPEG_QUALITY = 95
+VIZ_FONT_SIZE = 15
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What to write besides images and class masks."""
+
+    objects: bool = True
+    visualizations: bool = True
+    npy: bool = False
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What converting one annotation file did."""
+
+    check: FileCheck
+    converted: bool
+    class_pixels: NDArray[np.int64] | None
+    """``(num_classes + 1,)`` pixel counts: index 0 is ignore, index ``i + 1`` is class ``i``."""
+
+
+@dataclass
+class ConvertResult:
+    """The summary of a conversion."""
+
+    out_dir: Path
+    class_names: tuple[str, ...]
+    converted: list[str]
+    skipped: list[FileCheck]
+    class_pixels: NDArray[np.int64]
+    """``(num_classes,)`` pixels of each class over all converted images."""
+    ignore_pixels: int
+    unused_classes: list[str] = field(default_factory=list)
+
+    @property
+    def total_pixels(self) -> int:
+        return int(self.class_pixels.sum()) + self.ignore_pixels
+
+
+def convert_dataset(
+    json_dir: Path,
+    out_dir: Path,
+    labels: LabelSet,
+    options: ConvertOptions = ConvertOptions(),
+    *,
+    recursive: bool = False,
+    skip_invalid: bool = False,
+    overwrite: bool = False,
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+) -> ConvertResult:
+    """Convert every labelme file in ``json_dir`` into a dataset at ``out_dir``.
+
+    Raises InvalidInputError listing every problem when any file is invalid and
+    ``skip_invalid`` is false; in that case ``out_dir`` is left untouched.
+    """
+    files = find_annotation_files(json_dir, recursive)
+    out_dir = Path(out_dir)
+    with staged_dir(out_dir, overwrite) as staging:
+        layout = VocLayout(staging)
+        _make_folders(layout, options)
+        layout.write_class_names(labels.class_names)
+        outcomes = _convert_files(files, layout, labels, options, skip_invalid, workers, progress)
+        invalid = [outcome.check for outcome in outcomes if not outcome.check.ok]
+        if invalid and not skip_invalid:
+            problems = [problem for check in invalid for problem in check.problems]
+            raise InvalidInputError(
+                problems,
+                f"{len(invalid)} of {len(files)} annotation files are invalid; nothing was "
+                "written (fix them, or pass --skip-invalid to convert the valid ones):",
+            )
+        converted = [outcome for outcome in outcomes if outcome.converted]
+        if not converted:
+            problems = [problem for check in invalid for problem in check.problems]
+            raise InvalidInputError(problems, "no annotation file is valid; nothing was written:")
+    counts = np.sum([outcome.class_pixels for outcome in converted], axis=0, dtype=np.int64)
+    return ConvertResult(
+        out_dir=out_dir,
+        class_names=labels.class_names,
+        converted=[outcome.check.path.stem for outcome in converted],
+        skipped=invalid,
+        class_pixels=counts[1:],
+        ignore_pixels=int(counts[0]),
+        unused_classes=unused_classes(labels, [outcome.check for outcome in converted]),
+    )
+
+
+def _make_folders(layout: VocLayout, options: ConvertOptions) -> None:
+    folders = [layout.images_dir, layout.class_dir]
+    if options.objects:
+        folders.append(layout.object_dir)
+    if options.visualizations:
+        folders.append(layout.class_viz_dir)
+        if options.objects:
+            folders.append(layout.object_viz_dir)
+    if options.npy:
+        folders.append(layout.class_npy_dir)
+        if options.objects:
+            folders.append(layout.object_npy_dir)
+    for folder in folders:
+        folder.mkdir(parents=True)
+
+
+# Set once an invalid file is seen, so that without --skip-invalid the other workers
+# stop writing files that will be thrown away and only keep checking.
+_invalid_seen: multiprocessing.synchronize.Event | None = None
+
+
+def _convert_files(
+    files: Sequence[Path],
+    layout: VocLayout,
+    labels: LabelSet,
+    options: ConvertOptions,
+    skip_invalid: bool,
+    workers: int,
+    progress: ProgressCallback | None,
+) -> list[FileOutcome]:
+    global _invalid_seen
+    _invalid_seen = None if skip_invalid else pool_context().Event()
+    try:
+        convert_one = partial(_convert_file, layout=layout, labels=labels, options=options)
+        return list(map_in_order(convert_one, files, workers, progress))
+    finally:
+        _invalid_seen = None
+
+
+def _convert_file(
+    path: Path, layout: VocLayout, labels: LabelSet, options: ConvertOptions
+) -> FileOutcome:
+    annotation, check = read_checked(path, labels)
+    if annotation is None or not check.ok:
+        if _invalid_seen is not None:
+            _invalid_seen.set()
+        return FileOutcome(check=check, converted=False, class_pixels=None)
+    if _invalid_seen is not None and _invalid_seen.is_set():
+        return FileOutcome(check=check, converted=False, class_pixels=None)
+    try:
+        class_pixels = write_example(annotation, layout, labels, options)
+    except AnnotoolError as error:
+        failed = FileCheck(path, (*check.problems, Problem(path, str(error))), check.labels_used)
+        if _invalid_seen is not None:
+            _invalid_seen.set()
+        return FileOutcome(check=failed, converted=False, class_pixels=None)
+    return FileOutcome(check=check, converted=True, class_pixels=class_pixels)
+
+
+def write_example(
+    annotation: Annotation, layout: VocLayout, labels: LabelSet, options: ConvertOptions
+) -> NDArray[np.int64]:
+    """Write one annotated image's outputs into ``layout``; return its class pixel counts.
+
+    The counts are ``(num_classes + 1,)``: index 0 counts ignored pixels.
+    """
+    stem = annotation.path.stem
+    # Decoding the photo is the slowest step; a plain RGB JPEG is copied as it is, so it
+    # is decoded only when the visualizations need its pixels.
+    jpeg_bytes = copyable_jpeg_bytes(annotation)
+    pixels = None
+    if jpeg_bytes is None or options.visualizations:
+        image = load_image(annotation)
+        pixels = image.pixels
+        jpeg_bytes = image.jpeg_bytes
+    height, width = pixels.shape[:2] if pixels is not None else _image_size(annotation)
+    class_label, object_label = rasterize(annotation.shapes, height, width, labels)
+    object_label[class_label == IGNORE_ID_NPY] = 0
+
+    _write(layout.image_path(stem), jpeg_bytes or _jpeg_bytes(pixels))
+    class_values = mask_values(class_label)
+    _write(layout.class_mask_path(stem), label_png_bytes(class_values))
+    if options.objects:
+        _write(layout.object_mask_path(stem), label_png_bytes(object_label))
+    if pixels is not None and options.visualizations:
+        gray = _grayscale(pixels)
+        viz = _visualize(class_label, gray, list(labels.class_names))
+        _write(layout.class_viz_path(stem), viz)
+        if options.objects:
+            names = [str(instance) for instance in range(int(object_label.max()) + 1)]
+            _write(layout.object_viz_path(stem), _visualize(object_label, gray, names))
+    if options.npy:
+        np.save(layout.class_npy_path(stem), class_label)
+        if options.objects:
+            np.save(layout.object_npy_path(stem), object_label)
+    counts = np.bincount(class_values.ravel(), minlength=IGNORE_ID + 1)
+    return np.concatenate(([counts[IGNORE_ID]], counts[: labels.num_classes])).astype(np.int64)
+
+
+def _image_size(annotation: Annotation) -> tuple[int, int]:
+    if annotation.image_size is None:
+        raise AnnotoolError(f"{annotation.path}: the image size is unknown")
+    return annotation.image_size
+
+
+def _write(path: Path, data: bytes) -> None:
+    # The whole dataset is staged and renamed into place at the end, so single files
+    # need no temporary name of their own here.
+    path.write_bytes(data)
+
+
+def _jpeg_bytes(pixels: NDArray[np.uint8]) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def _grayscale(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    import imgviz
+
+    return imgviz.rgb2gray(pixels)
+
+
+def _visualize(label: NDArray[np.int32], gray: NDArray[np.uint8], names: list[str]) -> bytes:
+    """Label colours over the greyscale image with a legend, as JPEG bytes (labelme's style)."""
+    import imgviz
+
+    overlay = imgviz.label2rgb(label, gray, label_names=names, font_size=VIZ_FONT_SIZE, loc="rb")
+    buffer = io.BytesIO()
+    Image.fromarray(overlay).save(buffer, format="JPEG")
+    return buffer.getvalue()

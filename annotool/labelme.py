@@ -1,0 +1,612 @@
+"""Reading labelme annotation files and their images, checking everything that can be wrong.
+
+annotool reads labelme's JSON format with its own code (labelme itself is a GUI app, not
+a library). The semantics follow labelme 7.x: a missing ``shape_type`` means polygon,
+``imagePath`` is relative to the JSON file (Windows backslashes accepted), ``imageData``
+wins over ``imagePath``, and an image file is shown to the annotator EXIF-oriented, so the
+shapes' coordinates live in that oriented frame.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import difflib
+import io
+import json
+import math
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from annotool.errors import AnnotationError, Problem
+from annotool.labels import LabelSet
+
+SHAPE_TYPES: dict[str, int] = {
+    "polygon": 3,
+    "rectangle": 2,
+    "circle": 2,
+    "line": 2,
+    "linestrip": 2,
+    "point": 1,
+    "oriented_rectangle": 4,
+    "mask": 2,
+}
+"""Every shape type labelme writes, with the least number of points it needs."""
+
+EXACT_POINT_COUNTS: dict[str, int] = {
+    "rectangle": 2,
+    "circle": 2,
+    "line": 2,
+    "point": 1,
+    "oriented_rectangle": 4,
+    "mask": 2,
+}
+"""Shape types whose number of points is fixed; the others take any number from the minimum."""
+
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+"""What Pillow raises for files it cannot read (DecompressionBombError: too many pixels)."""
+
+_ProblemFactory = Callable[[str], Problem]
+"""Makes a Problem located at the shape being parsed."""
+
+_ORIENTATION_TAG = 0x0112
+_ROTATED_ORIENTATIONS = (5, 6, 7, 8)
+_ORIENTATION_TRANSPOSES: dict[int, tuple[Image.Transpose, ...]] = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+# labelme orients with Image._getexif(), which TIFF images lack, so it never rotates them.
+_FORMATS_WITHOUT_ORIENTATION = ("TIFF",)
+# Pillow calls JPEGs with a multi-picture extension (common from phone cameras) "MPO".
+_JPEG_FORMATS = ("JPEG", "MPO")
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_CONVERTIBLE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr")
+_CONVERTIBLE_MODES += ("LAB", "HSV", *_SIXTEEN_BIT_MODES)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One labelme shape.
+
+    ``points`` is ``(N, 2)`` float64 ``x, y`` in image pixels; ``mask`` is the decoded
+    ``(h, w)`` patch of a ``mask`` shape (None for other types).
+    """
+
+    index: int
+    label: str
+    shape_type: str
+    points: NDArray[np.float64]
+    group_id: int | None
+    mask: NDArray[np.bool_] | None = None
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One labelme JSON file.
+
+    ``image_height``/``image_width`` are the JSON's ``imageHeight``/``imageWidth`` (None if
+    absent); ``image_size`` is the ``(height, width)`` of the image itself in the frame
+    the annotator saw, when read_annotation could read its header (None otherwise).
+    """
+
+    path: Path
+    shapes: tuple[Shape, ...]
+    image_height: int | None
+    image_width: int | None
+    image_path: str | None
+    image_data: str | None
+    image_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An annotation's image as ``(H, W, 3)`` RGB pixels in the annotated frame.
+
+    ``jpeg_bytes`` holds the source bytes when they are an RGB JPEG that needs no
+    rotation, so they can be copied unchanged instead of re-encoded; otherwise None.
+    """
+
+    pixels: NDArray[np.uint8]
+    jpeg_bytes: bytes | None
+
+
+def read_annotation(
+    json_path: Path, labels: LabelSet | None = None
+) -> tuple[Annotation | None, list[Problem]]:
+    """Parse and check one labelme file, collecting every problem instead of raising.
+
+    Checks the JSON itself, every shape (type, points, group id, mask data, and the
+    label against ``labels`` when given) and the image (present, readable, its size
+    equal to ``imageHeight``/``imageWidth``). Only the image header is read.
+    Returns the annotation (None when the file is unusable as a whole; otherwise it
+    holds the shapes that are valid) and the problems found.
+    """
+    json_path = Path(json_path)
+    document = _read_json_object(json_path)
+    if isinstance(document, Problem):
+        return None, [document]
+    problems: list[Problem] = []
+    raw_shapes = document.get("shapes")
+    if not isinstance(raw_shapes, list):
+        what = "has no 'shapes' list" if raw_shapes is None else "has a 'shapes' that is not a list"
+        message = f"not a labelme annotation: it {what}; open and save it in labelme"
+        return None, [Problem(json_path, message)]
+    shapes: list[Shape] = []
+    for index, raw_shape in enumerate(raw_shapes):
+        shape, shape_problems = _parse_shape(json_path, index, raw_shape, labels)
+        problems.extend(shape_problems)
+        if shape is not None:
+            shapes.append(shape)
+    image_height = _image_dimension(json_path, document, "imageHeight", problems)
+    image_width = _image_dimension(json_path, document, "imageWidth", problems)
+    image_path = _optional_string(json_path, document, "imagePath", problems)
+    image_data = _optional_string(json_path, document, "imageData", problems)
+    annotation = Annotation(
+        path=json_path,
+        shapes=tuple(shapes),
+        image_height=image_height,
+        image_width=image_width,
+        image_path=image_path,
+        image_data=image_data,
+    )
+    image_size = _check_image(annotation, problems)
+    if image_size is not None:
+        annotation = dataclasses.replace(annotation, image_size=image_size)
+        problems.extend(_shapes_outside_image(annotation, image_size))
+    return annotation, problems
+
+
+def resolve_image_path(annotation: Annotation) -> Path | None:
+    """The image file ``imagePath`` names, relative to the JSON file's folder.
+
+    Backslashes are taken as folder separators (files saved on Windows). An absolute
+    path that does not exist here falls back to the same file name beside the JSON file.
+    Returns None when ``imagePath`` is empty or the file does not exist.
+    """
+    if not annotation.image_path:
+        return None
+    folder = annotation.path.parent
+    relative = PureWindowsPath(annotation.image_path).as_posix()
+    candidate = folder / relative
+    if candidate.is_file():
+        return candidate
+    if PureWindowsPath(annotation.image_path).is_absolute() or relative.startswith("/"):
+        beside = folder / PurePosixPath(relative).name
+        if beside.is_file():
+            return beside
+    return None
+
+
+def load_image(annotation: Annotation) -> LoadedImage:
+    """Decode the annotation's image (``imageData`` if present, else ``imagePath``).
+
+    An image file is EXIF-oriented as labelme shows it; every mode (alpha, palette,
+    greyscale, 16-bit, CMYK) becomes RGB. Raises AnnotationError naming the file when
+    the image is missing or cannot be decoded.
+    """
+    source, encoded = _image_source(annotation)
+    data = _encoded_bytes(annotation, source, encoded)
+    try:
+        with _open_image(data) as image:
+            orientation = _displayed_orientation(image, annotation)
+            copyable = _is_copyable_jpeg(image)
+            image.load()
+            pixels = _to_rgb_array(_apply_orientation(image, orientation))
+    except _IMAGE_ERRORS as error:
+        raise AnnotationError(
+            f"{annotation.path}: cannot decode the image from {source}: {error}; "
+            "re-save the image or annotate it again"
+        ) from None
+    return LoadedImage(pixels=pixels, jpeg_bytes=data if copyable else None)
+
+
+def copyable_jpeg_bytes(annotation: Annotation) -> bytes | None:
+    """The image's bytes when they can be copied as the dataset's JPEG, without decoding.
+
+    That is an RGB JPEG with EXIF orientation absent or 1 (the same bytes
+    ``load_image(annotation).jpeg_bytes`` gives); None for any other image. Only the
+    header is parsed, so callers that need no pixels skip the decoding entirely.
+    Raises AnnotationError when the image is missing or unreadable.
+    """
+    source, encoded = _image_source(annotation)
+    try:
+        with _open_image(encoded) as image:
+            copyable = _is_copyable_jpeg(image)
+    except _IMAGE_ERRORS as error:
+        raise AnnotationError(
+            f"{annotation.path}: cannot read the image from {source}: {error}"
+        ) from None
+    return _encoded_bytes(annotation, source, encoded) if copyable else None
+
+
+def decode_base64(text: str) -> bytes:
+    """Decode base64 as labelme writes it; a ``data:...;base64,`` URL prefix is accepted.
+
+    Raises ValueError (binascii.Error) for text that is not base64.
+    """
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    return base64.b64decode(text)
+
+
+def _read_json_object(json_path: Path) -> dict[str, object] | Problem:
+    """The file's top-level JSON object, or the problem that prevents reading it."""
+    try:
+        raw = json_path.read_bytes()
+    except OSError as error:
+        return Problem(json_path, f"cannot read the file: {error.strerror or error}")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return Problem(
+            json_path,
+            f"not UTF-8 text ({error.reason} at byte {error.start}); labelme writes UTF-8, "
+            "re-save the file from labelme",
+        )
+    if not text.strip():
+        return Problem(json_path, "the file is empty; re-save it from labelme or delete it")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        return Problem(json_path, _json_error_message(error, text))
+    except RecursionError:
+        return Problem(json_path, "invalid JSON: nested too deeply to be a labelme annotation")
+    if not isinstance(document, dict):
+        return Problem(
+            json_path,
+            f"not a labelme annotation: the top level is a JSON {_json_type(document)}, "
+            "not an object",
+        )
+    return document
+
+
+def _json_error_message(error: json.JSONDecodeError, text: str) -> str:
+    where = f"line {error.lineno} column {error.colno}"
+    if not text[error.pos :].strip():
+        return (
+            f"invalid JSON: the file ends unexpectedly at {where} (truncated?); "
+            "re-save it from labelme or restore it from a backup"
+        )
+    return f"invalid JSON at {where}: {error.msg}; fix the file or re-save it from labelme"
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else type(value).__name__
+
+
+def _parse_shape(
+    json_path: Path, index: int, raw: object, labels: LabelSet | None
+) -> tuple[Shape | None, list[Problem]]:
+    def problem(message: str) -> Problem:
+        return Problem(json_path, message, shape_index=index)
+
+    if not isinstance(raw, dict):
+        return None, [problem(f"the shape is a JSON {_json_type(raw)}, not an object")]
+    problems: list[Problem] = []
+    label = raw.get("label")
+    if not isinstance(label, str):
+        problems.append(
+            problem(
+                "the shape has no label"
+                if label is None
+                else f"label must be text, not {_json_type(label)}"
+            )
+        )
+        label = None
+    elif labels is not None and label not in labels:
+        problems.append(problem(_unknown_label_message(label, labels)))
+    shape_type = raw.get("shape_type")
+    if shape_type is None:
+        shape_type = "polygon"
+    elif not isinstance(shape_type, str) or shape_type not in SHAPE_TYPES:
+        known = ", ".join(SHAPE_TYPES)
+        problems.append(problem(f"unknown shape_type {shape_type!r} (known: {known})"))
+        shape_type = None
+    points = _parse_points(raw.get("points"), shape_type, problems, problem)
+    group_id = raw.get("group_id")
+    if group_id is not None and (isinstance(group_id, bool) or not isinstance(group_id, int)):
+        problems.append(problem(f"group_id must be an integer or null, not {group_id!r}"))
+        group_id = None
+    mask = None
+    if shape_type == "mask":
+        mask = _parse_mask(raw.get("mask"), problems, problem)
+    if problems or label is None or shape_type is None or points is None:
+        return None, problems
+    if shape_type == "mask" and mask is None:
+        return None, problems
+    return Shape(index, label, shape_type, points, group_id, mask), problems
+
+
+def _unknown_label_message(label: str, labels: LabelSet) -> str:
+    known_names = list(labels.class_names)
+    shown = ", ".join(known_names[:20]) + (", ..." if len(known_names) > 20 else "")
+    close = difflib.get_close_matches(label, known_names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; add it to {labels.source} or relabel"
+    return f"label {label!r} is not in {labels.source} (known: {shown}){hint}"
+
+
+def _parse_points(
+    raw_points: object,
+    shape_type: str | None,
+    problems: list[Problem],
+    problem: _ProblemFactory,
+) -> NDArray[np.float64] | None:
+    if not isinstance(raw_points, list):
+        what = "has no points" if raw_points is None else "has 'points' that is not a list"
+        problems.append(problem(f"the shape {what}"))
+        return None
+    coordinates: list[tuple[float, float]] = []
+    for point_index, point in enumerate(raw_points):
+        if (
+            not isinstance(point, list)
+            or len(point) != 2
+            or any(isinstance(value, bool) or not isinstance(value, int | float) for value in point)
+        ):
+            problems.append(
+                problem(
+                    f"point {point_index} is {json.dumps(point)[:40]}, not a pair of numbers [x, y]"
+                )
+            )
+            return None
+        try:
+            x, y = float(point[0]), float(point[1])
+        except OverflowError:  # an integer too large for a float
+            x = y = math.inf
+        if not (math.isfinite(x) and math.isfinite(y)):
+            problems.append(
+                problem(
+                    f"point {point_index} is {json.dumps(point)[:40]}, a coordinate that is "
+                    "not a finite number; move or redraw the shape"
+                )
+            )
+            return None
+        coordinates.append((x, y))
+    if shape_type is not None:
+        needed = EXACT_POINT_COUNTS.get(shape_type)
+        count = len(coordinates)
+        if needed is not None and count != needed:
+            problems.append(
+                problem(
+                    f"shape_type {shape_type} needs exactly {needed} point"
+                    f"{'s' if needed > 1 else ''}, but the shape has {count}; redraw it"
+                )
+            )
+            return None
+        if count < SHAPE_TYPES[shape_type]:
+            problems.append(
+                problem(
+                    f"shape_type {shape_type} needs at least {SHAPE_TYPES[shape_type]} "
+                    f"points, but the shape has {count}; redraw it or delete it"
+                )
+            )
+            return None
+    return np.array(coordinates, dtype=np.float64).reshape(-1, 2)
+
+
+def _parse_mask(
+    raw_mask: object, problems: list[Problem], problem: _ProblemFactory
+) -> NDArray[np.bool_] | None:
+    if not isinstance(raw_mask, str):
+        what = "has no mask data" if raw_mask is None else "has mask data that is not text"
+        problems.append(problem(f"the mask shape {what}; redraw it in labelme"))
+        return None
+    try:
+        with _open_image(decode_base64(raw_mask)) as patch:
+            values = np.array(patch)
+    except _IMAGE_ERRORS as error:
+        problems.append(
+            problem(
+                f"the mask data is not a base64-encoded image ({error}); redraw the mask in labelme"
+            )
+        )
+        return None
+    if values.ndim != 2 or values.size == 0:
+        problems.append(
+            problem(
+                f"the mask image has shape {values.shape}, but it must be a "
+                "non-empty single-channel image; redraw the mask in labelme"
+            )
+        )
+        return None
+    return values.astype(bool)
+
+
+def _image_dimension(
+    json_path: Path, document: dict[str, object], key: str, problems: list[Problem]
+) -> int | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        problems.append(Problem(json_path, f"{key} must be a positive integer, not {value!r}"))
+        return None
+    return value
+
+
+def _optional_string(
+    json_path: Path, document: dict[str, object], key: str, problems: list[Problem]
+) -> str | None:
+    value = document.get(key)
+    if value is None or isinstance(value, str):
+        return value or None
+    problems.append(Problem(json_path, f"{key} must be text or null, not {_json_type(value)}"))
+    return None
+
+
+def _check_image(annotation: Annotation, problems: list[Problem]) -> tuple[int, int] | None:
+    """Check that the image exists and is readable; return its (height, width) as annotated."""
+    path = annotation.path
+    try:
+        source, encoded = _image_source(annotation)
+    except AnnotationError as error:
+        problems.append(Problem(path, str(error).removeprefix(f"{path}: ")))
+        return None
+    try:
+        with _open_image(encoded) as image:
+            orientation = _displayed_orientation(image, annotation)
+            width, height = image.size
+            mode = image.mode
+    except _IMAGE_ERRORS as error:
+        problems.append(
+            Problem(path, f"cannot read the image from {source}: {error}; re-save the image")
+        )
+        return None
+    if mode not in _CONVERTIBLE_MODES:
+        problems.append(
+            Problem(
+                path,
+                f"the image from {source} has pixel mode {mode}, which annotool cannot turn "
+                "into RGB; save it as an 8-bit RGB or greyscale image",
+            )
+        )
+    if orientation in _ROTATED_ORIENTATIONS:
+        width, height = height, width
+    if annotation.image_height not in (None, height) or annotation.image_width not in (None, width):
+        oriented = " after EXIF orientation" if orientation != 1 else ""
+        problems.append(
+            Problem(
+                path,
+                f"the image from {source} is {width}x{height}{oriented}, but the file says "
+                f"imageWidth={annotation.image_width} imageHeight={annotation.image_height}; "
+                "the annotation belongs to another image or the image was resized; "
+                "open it in labelme to check",
+            )
+        )
+    return height, width
+
+
+def _shapes_outside_image(annotation: Annotation, image_size: tuple[int, int]) -> list[Problem]:
+    """A warning for each shape that paints no pixel because it lies outside the image."""
+    # Imported here because rasterize builds on this module's Shape.
+    from annotool.rasterize import shape_box
+
+    height, width = image_size
+    return [
+        Problem(
+            annotation.path,
+            f"the shape lies entirely outside the {width}x{height} image, so it paints "
+            "nothing; move it onto the image or delete it",
+            shape_index=shape.index,
+            severity="warning",
+        )
+        for shape in annotation.shapes
+        if shape_box(shape, height, width) is None
+    ]
+
+
+def _image_source(annotation: Annotation) -> tuple[str, bytes | Path]:
+    """Where the image comes from (for messages), and its encoded bytes or its file.
+
+    Raises AnnotationError when there is no image or ``imageData`` is not base64.
+    """
+    if annotation.image_data is not None:
+        try:
+            return "imageData", decode_base64(annotation.image_data)
+        except ValueError as error:
+            raise AnnotationError(
+                f"{annotation.path}: imageData is not valid base64 ({error}); re-save the "
+                "file from labelme"
+            ) from None
+    if not annotation.image_path:
+        raise AnnotationError(
+            f"{annotation.path}: no image: imageData is empty and imagePath is missing; "
+            "set imagePath to the image file"
+        )
+    image_file = resolve_image_path(annotation)
+    if image_file is None:
+        expected = annotation.path.parent / PureWindowsPath(annotation.image_path).as_posix()
+        raise AnnotationError(
+            f"{annotation.path}: image not found: imagePath {annotation.image_path!r} "
+            f"points to {expected}, which does not exist; put the image there or fix imagePath"
+        )
+    return str(image_file), image_file
+
+
+def _open_image(encoded: bytes | Path) -> Image.Image:
+    """Open an image lazily: only its header is parsed until pixels are asked for."""
+    return Image.open(io.BytesIO(encoded) if isinstance(encoded, bytes) else encoded)
+
+
+def _encoded_bytes(annotation: Annotation, source: str, encoded: bytes | Path) -> bytes:
+    if isinstance(encoded, bytes):
+        return encoded
+    try:
+        return encoded.read_bytes()
+    except OSError as error:
+        raise AnnotationError(
+            f"{annotation.path}: cannot read image {source}: {error.strerror or error}"
+        ) from None
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    """The image's EXIF orientation tag, 1 (upright) when absent or not a valid value.
+
+    Only EXIF data found while parsing the header is used (as labelme's ``_getexif``
+    does): ``Image.getexif`` would decode a whole PNG to look for it.
+    """
+    raw = image.info.get("exif")
+    if not isinstance(raw, bytes) or not raw:
+        return 1
+    exif = Image.Exif()
+    try:
+        exif.load(raw)
+    except (OSError, ValueError, SyntaxError, KeyError, struct.error):
+        return 1
+    value = exif.get(_ORIENTATION_TAG, 1)
+    return value if isinstance(value, int) and value in _ORIENTATION_TRANSPOSES else 1
+
+
+def _displayed_orientation(image: Image.Image, annotation: Annotation) -> int:
+    """The EXIF orientation labelme applies when it shows the image to the annotator.
+
+    labelme orients image files when it opens them; embedded ``imageData`` is shown
+    as stored (labelme itself stores it already oriented).
+    """
+    if annotation.image_data is not None or image.format in _FORMATS_WITHOUT_ORIENTATION:
+        return 1
+    return _exif_orientation(image)
+
+
+def _is_copyable_jpeg(image: Image.Image) -> bool:
+    """Whether the encoded image can serve as the dataset's JPEG unchanged: an RGB JPEG
+    that every viewer shows as stored (no EXIF rotation)."""
+    return image.format in _JPEG_FORMATS and image.mode == "RGB" and _exif_orientation(image) == 1
+
+
+def _apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
+    for method in _ORIENTATION_TRANSPOSES.get(orientation, ()):
+        image = image.transpose(method)
+    return image
+
+
+def _to_rgb_array(image: Image.Image) -> NDArray[np.uint8]:
+    """``(H, W, 3)`` uint8 RGB pixels of any supported image mode; alpha is dropped."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        grey = np.rint(np.clip(values, 0, 65535) * (255 / 65535)).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    if image.mode == "P":
+        # Converting via RGBA honours palette transparency without Pillow's warning.
+        image = image.convert("RGBA")
+    if image.mode not in _CONVERTIBLE_MODES:
+        raise ValueError(f"unsupported pixel mode {image.mode}")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)

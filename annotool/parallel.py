@@ -1,0 +1,48 @@
+"""Running a per-file function over many files on several processes, in input order.
+
+Results come back in the order of the inputs whatever the number of workers, so
+everything built from them (summaries, output bytes) does not depend on ``workers``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from annotool.progress import ProgressCallback, no_progress
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def pool_context() -> multiprocessing.context.BaseContext:
+    # fork starts workers in milliseconds with numpy and Pillow already imported; spawn
+    # would cost about a second per worker, more than converting hundreds of images.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def map_in_order(
+    function: Callable[[Item], Result],
+    items: Sequence[Item],
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+) -> Iterator[Result]:
+    """Yield ``function(item)`` for each item, in order, using up to ``workers`` processes.
+
+    ``function`` must be a module-level function (it is pickled by reference). With one
+    worker or one item everything runs in this process.
+    """
+    advance = progress or no_progress
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            result = function(item)
+            advance(1)
+            yield result
+        return
+    chunk_size = max(1, min(16, len(items) // (workers * 8)))
+    with pool_context().Pool(processes=min(workers, len(items))) as pool:
+        for result in pool.imap(function, items, chunksize=chunk_size):
+            advance(1)
+            yield result

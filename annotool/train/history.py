@@ -1,0 +1,73 @@
+"""The per-epoch record of a run: ``metrics.csv`` and ``curves.png`` in the run directory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from annotool.fileio import atomic_write_bytes, atomic_write_text
+
+METRICS_FILE = "metrics.csv"
+CURVES_FILE = "curves.png"
+SUMMARY_COLUMNS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "val_loss",
+    "val_miou",
+    "val_miou_without_background",
+    "val_pixel_accuracy",
+    "seconds",
+    "images_per_s",
+)
+
+EpochRow = dict[str, float]
+"""One epoch: the summary columns and ``iou_<class name>`` per class (NaN = n/a)."""
+
+
+def iou_column(class_name: str) -> str:
+    return f"iou_{class_name}"
+
+
+def write_metrics_csv(path: Path, history: Sequence[EpochRow], class_names: Sequence[str]) -> None:
+    """All epochs so far, one row each; n/a values are empty cells."""
+    columns = [*SUMMARY_COLUMNS, *(iou_column(name) for name in class_names)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in history:
+        writer.writerow(_cell(row.get(column, math.nan)) for column in columns)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _cell(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.6g}"
+
+
+def write_curves_png(path: Path, history: Sequence[EpochRow]) -> None:
+    """Loss (train and val) and validation mIoU / pixel accuracy against the epoch."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs = [row["epoch"] for row in history]
+    figure = Figure(figsize=(10, 4), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    loss_axes, score_axes = figure.subplots(1, 2)
+    loss_axes.plot(epochs, [row["train_loss"] for row in history], marker=".", label="train")
+    loss_axes.plot(epochs, [row["val_loss"] for row in history], marker=".", label="validation")
+    loss_axes.set(title="Loss (cross-entropy + Dice)", xlabel="epoch", ylabel="loss")
+    loss_axes.legend()
+    score_axes.plot(epochs, [row["val_miou"] for row in history], marker=".", label="mIoU")
+    score_axes.plot(
+        epochs, [row["val_pixel_accuracy"] for row in history], marker=".", label="pixel accuracy"
+    )
+    score_axes.set(title="Validation", xlabel="epoch", ylabel="score", ylim=(0, 1))
+    score_axes.legend(loc="lower right")
+    for axes in (loss_axes, score_axes):
+        axes.grid(alpha=0.3)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,198 @@
+"""Running a trained UNet on photos: class-id masks at each photo's own size.
+
+:class:`Predictor` is the model as the rest of annotool sees it (``annotool evaluate``
+uses it too): ``(H, W, 3)`` RGB uint8 in, ``(H, W)`` uint8 class ids out.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from annotool.errors import AnnotoolError, OutputExistsError
+from annotool.fileio import atomic_write_bytes
+from annotool.labels import voc_colormap
+from annotool.progress import ProgressCallback
+from annotool.train.checkpoint import load_checkpoint
+from annotool.train.data import Normalization, image_to_tensor
+from annotool.train.device import (
+    Precision,
+    autocast,
+    resolve_device,
+    resolve_precision,
+    uses_channels_last,
+)
+from annotool.train.model import ModelConfig, UNet
+from annotool.voc import IMAGE_SUFFIXES, label_png_bytes
+
+OVERLAY_SUFFIX = "_overlay.jpg"
+OVERLAY_ALPHA = 0.5
+
+
+class PredictInputError(AnnotoolError):
+    """An input image for prediction is missing or unreadable."""
+
+
+@dataclass
+class Predictor:
+    """A trained model ready to segment images, with its classes and colours.
+
+    ``palette`` is ``(C, 3)`` uint8: the colour of each class id.
+    """
+
+    model: UNet
+    class_names: tuple[str, ...]
+    palette: NDArray[np.uint8]
+    normalization: Normalization
+    device: torch.device
+    precision: Precision
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: Path, device: str = "auto", precision: str = "auto"
+    ) -> Predictor:
+        """Load ``best.pt``/``last.pt`` on ``device`` (a GPU-trained checkpoint loads on a CPU)."""
+        checkpoint = load_checkpoint(Path(path))
+        torch_device = resolve_device(device)
+        resolved_precision = resolve_precision(precision, torch_device)
+        model = UNet(ModelConfig.from_dict(checkpoint["model_config"]))
+        model.load_state_dict(checkpoint["model_state"])
+        model.eval().to(torch_device)
+        if uses_channels_last(torch_device, resolved_precision):
+            model = model.to(memory_format=torch.channels_last)
+        return cls(
+            model=model,
+            class_names=tuple(checkpoint["class_names"]),
+            palette=np.asarray(checkpoint["palette"], dtype=np.uint8).reshape(-1, 3),
+            normalization=Normalization.from_dict(checkpoint["normalization"]),
+            device=torch_device,
+            precision=resolved_precision,
+        )
+
+    @torch.inference_mode()
+    def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """Class ids ``(H, W)`` uint8 for an ``(H, W, 3)`` RGB uint8 image of any size."""
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise PredictInputError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+        pixels = self.normalization.apply(image_to_tensor(image)).unsqueeze(0).to(self.device)
+        if uses_channels_last(self.device, self.precision):
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.precision):
+            logits = self.model(pixels)
+        return logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
+
+
+def read_photo(path: Path) -> NDArray[np.uint8]:
+    """An image as ``(H, W, 3)`` uint8 RGB, turned upright by its EXIF orientation."""
+    try:
+        with Image.open(path) as image:
+            upright = ImageOps.exif_transpose(image)
+            return np.asarray(upright.convert("RGB"))
+    except FileNotFoundError:
+        raise PredictInputError(f"image {path} does not exist") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise PredictInputError(f"cannot read image {path}: {error}") from None
+
+
+def collect_images(inputs: Sequence[Path]) -> list[Path]:
+    """Image files named in ``inputs``, folders expanded to their images (sorted, not recursive).
+
+    Raises PredictInputError for a missing input, a folder without images, or two images
+    with the same stem (their masks would overwrite each other).
+    """
+    images: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(
+                path
+                for path in item.iterdir()
+                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                raise PredictInputError(
+                    f"folder {item} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                )
+            images.extend(found)
+        elif item.is_file():
+            images.append(item)
+        else:
+            raise PredictInputError(f"input {item} does not exist")
+    seen: dict[str, Path] = {}
+    for path in images:
+        if path.stem in seen:
+            raise PredictInputError(
+                f"{seen[path.stem]} and {path} have the same name {path.stem!r}, so their "
+                "masks would overwrite each other; predict them into separate --out folders"
+            )
+        seen[path.stem] = path
+    return images
+
+
+def overlay_image(
+    image: NDArray[np.uint8], mask: NDArray[np.uint8], predictor: Predictor
+) -> NDArray[np.uint8]:
+    """The mask's colours blended over the photo, with a legend of the classes present."""
+    import imgviz
+
+    font_size = max(12, min(image.shape[:2]) // 25)
+    return np.asarray(
+        imgviz.label2rgb(
+            mask.astype(np.int32),
+            image=image,
+            alpha=OVERLAY_ALPHA,
+            label_names=list(predictor.class_names),
+            font_size=font_size,
+            colormap=_full_colormap(predictor.palette),
+            loc="rb",
+        )
+    )
+
+
+def _full_colormap(palette: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    colormap = voc_colormap().copy()
+    colormap[: len(palette)] = palette
+    return colormap
+
+
+def _jpeg_bytes(image: NDArray[np.uint8]) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def predict_images(
+    predictor: Predictor,
+    image_paths: Sequence[Path],
+    out_dir: Path,
+    overlay: bool = False,
+    progress: ProgressCallback | None = None,
+) -> list[Path]:
+    """Write ``OUT/<stem>.png`` (palettized class ids) per image, and ``<stem>_overlay.jpg``.
+
+    Returns the mask paths written, in input order.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} exists and is not a directory; choose another --out")
+    written = []
+    for path in image_paths:
+        image = read_photo(path)
+        mask = predictor.predict(image)
+        mask_path = out_dir / f"{path.stem}.png"
+        atomic_write_bytes(mask_path, label_png_bytes(mask))
+        if overlay:
+            atomic_write_bytes(
+                out_dir / f"{path.stem}{OVERLAY_SUFFIX}",
+                _jpeg_bytes(overlay_image(image, mask, predictor)),
+            )
+        written.append(mask_path)
+        if progress is not None:
+            progress(1)
+    return written

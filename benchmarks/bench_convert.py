@@ -1,0 +1,282 @@
+"""Speed and peak memory of ``annotool convert`` on many labelme files.
+
+    python benchmarks/bench_convert.py                      # 300 files
+    python benchmarks/bench_convert.py --files 300 3000     # both sizes of the issue
+    python benchmarks/bench_convert.py --files 300 --workers 1 --repeat 3 --json out.json
+
+The input replicates the labelme fixture ``../shared/fixtures/labelme/semantic`` (three
+PASCAL VOC photos of about 500x375 with their JSON) under new names: each JSON gets its
+``imagePath`` rewritten and the JPEG bytes are copied. ``annotool convert`` then runs as a
+subprocess, once with ``--no-viz --no-objects`` ("lean") and once with the default
+outputs, always with ``-q``. For each run the script reports:
+
+- images/s: files divided by the wall time of the whole command (start-up included),
+  and again without the start-up time (the best of three ``convert --help`` runs);
+- peak RSS of one process: the largest ``ru_maxrss`` of the command or any process it
+  started and waited for (from ``os.wait4``), i.e. the biggest single worker;
+- peak RSS of the tree: the largest sum of ``VmRSS`` over the command and all of its
+  descendants, sampled from ``/proc`` every 20 ms (Linux only; shared pages count once
+  per process, so it overestimates).
+
+Targets (issue 2): lean at least 300 images/s on 2 cores, default outputs at least 45
+images/s, and peak memory that does not grow with the number of files. The machine's
+load average is printed with every run because other people's jobs change the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "labelme" / "semantic"
+MODES = {"lean": ["--no-viz", "--no-objects"], "default": []}
+SAMPLE_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class RunResult:
+    mode: str
+    files: int
+    workers: int | None
+    seconds: float
+    images_per_second: float
+    images_per_second_after_startup: float
+    peak_process_rss_mib: float
+    peak_tree_rss_mib: float | None
+    load_average_before: float
+
+
+def main() -> int:
+    args = parse_args()
+    fixture_dir = args.fixture / "annotations"
+    labels_file = args.fixture / "labels.txt"
+    if not fixture_dir.is_dir() or not labels_file.is_file():
+        print(f"fixture not found: {args.fixture} (pass --fixture)", file=sys.stderr)
+        return 2
+    annotool = shlex.split(args.annotool) if args.annotool else [sys.executable, "-m", "annotool"]
+    command = [*annotool, "convert"]
+    startup = startup_seconds(command)
+    print_conditions(args.workers, startup)
+    results: list[RunResult] = []
+    for count in args.files:
+        with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
+            input_dir = Path(scratch) / "labelme"
+            replicate_fixture(fixture_dir, input_dir, count)
+            for mode in args.modes:
+                for _ in range(args.repeat):
+                    out_dir = Path(scratch) / "voc"
+                    options = [*MODES[mode], "-q", "--labels", str(labels_file)]
+                    if args.workers is not None:
+                        options += ["--workers", str(args.workers)]
+                    result = time_run(
+                        [*command, str(input_dir), str(out_dir), *options],
+                        mode,
+                        count,
+                        args.workers,
+                        startup,
+                    )
+                    check_output(out_dir, count)
+                    shutil.rmtree(out_dir)
+                    results.append(result)
+                    print_result(result)
+    print_summary(results)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(result) for result in results], indent=2) + "\n")
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, nargs="+", default=[300], help="input sizes")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="passed to convert (default: its own, all CPUs)"
+    )
+    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["lean", "default"])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size and mode")
+    parser.add_argument("--fixture", type=Path, default=DEFAULT_FIXTURE)
+    parser.add_argument(
+        "--annotool", default=None, help="command to run instead of 'python -m annotool'"
+    )
+    parser.add_argument("--tmp", type=Path, default=None, help="where to build the input")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    return parser.parse_args()
+
+
+def replicate_fixture(fixture_dir: Path, input_dir: Path, count: int) -> None:
+    """Write ``count`` labelme JSON + JPEG pairs, cycling through the fixture's files."""
+    sources = sorted(fixture_dir.glob("*.json"))
+    documents = [json.loads(path.read_text(encoding="utf-8")) for path in sources]
+    input_dir.mkdir(parents=True)
+    for index in range(count):
+        source, document = sources[index % len(sources)], documents[index % len(sources)]
+        stem = f"bench_{index:05d}_{source.stem}"
+        image_source = source.parent / document["imagePath"]
+        shutil.copyfile(image_source, input_dir / f"{stem}{image_source.suffix}")
+        copy = {**document, "imagePath": f"{stem}{image_source.suffix}"}
+        (input_dir / f"{stem}.json").write_text(json.dumps(copy), encoding="utf-8")
+
+
+def startup_seconds(command: list[str]) -> float:
+    """The best of three wall times of ``convert --help``: start-up and imports alone."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([*command, "--help"], check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def time_run(
+    command: list[str], mode: str, count: int, workers: int | None, startup: float
+) -> RunResult:
+    load_before = os.getloadavg()[0]
+    sampler = TreeRssSampler()
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    sampler.start(process.pid)
+    output = process.stdout.read() if process.stdout else b""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    sampler.stop()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        sys.stderr.write(output.decode(errors="replace"))
+        raise SystemExit(f"convert failed with exit code {process.returncode}: {command}")
+    return RunResult(
+        mode=mode,
+        files=count,
+        workers=workers,
+        seconds=round(seconds, 3),
+        images_per_second=round(count / seconds, 1),
+        images_per_second_after_startup=round(count / max(seconds - startup, 1e-9), 1),
+        # Linux reports ru_maxrss in KiB.
+        peak_process_rss_mib=round(usage.ru_maxrss / 1024, 1),
+        peak_tree_rss_mib=sampler.peak_mib(),
+        load_average_before=round(load_before, 2),
+    )
+
+
+class TreeRssSampler:
+    """Samples the summed resident memory of a process and its descendants from /proc."""
+
+    def __init__(self) -> None:
+        self._peak_kib = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, pid: int) -> None:
+        if not Path("/proc").is_dir():
+            return
+        self._thread = threading.Thread(target=self._sample, args=(pid,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def peak_mib(self) -> float | None:
+        return round(self._peak_kib / 1024, 1) if self._thread is not None else None
+
+    def _sample(self, root_pid: int) -> None:
+        while not self._stop.is_set():
+            self._peak_kib = max(self._peak_kib, sum(rss_kib(pid) for pid in tree(root_pid)))
+            self._stop.wait(SAMPLE_SECONDS)
+
+
+def tree(root_pid: int) -> list[int]:
+    """``root_pid`` and all its live descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            parent = parent_pid(entry)
+            if parent is not None:
+                children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [root_pid]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, []))
+    return found
+
+
+def parent_pid(proc_entry: Path) -> int | None:
+    try:
+        stat = (proc_entry / "stat").read_text()
+    except OSError:
+        return None
+    # The command name in parentheses may contain spaces; the fields after it do not.
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def check_output(out_dir: Path, count: int) -> None:
+    masks = len(list((out_dir / "SegmentationClass").glob("*.png")))
+    if masks != count:
+        raise SystemExit(f"convert wrote {masks} class masks for {count} files")
+
+
+def print_conditions(workers: int | None, startup: float) -> None:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"CPUs available: {cpus}; --workers: {workers if workers is not None else 'default'}")
+    print(f"load average (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"python: {sys.version.split()[0]}; start-up ('convert --help'): {startup:.2f} s")
+    print()
+    print(
+        f"{'mode':8} {'files':>6} {'seconds':>8} {'images/s':>9} {'-startup':>9} "
+        f"{'proc MiB':>9} {'tree MiB':>9} {'load':>5}"
+    )
+
+
+def print_result(result: RunResult) -> None:
+    tree_mib = result.peak_tree_rss_mib
+    tree_text = f"{tree_mib:9.1f}" if tree_mib is not None else f"{'n/a':>9}"
+    print(
+        f"{result.mode:8} {result.files:6d} {result.seconds:8.2f} "
+        f"{result.images_per_second:9.1f} {result.images_per_second_after_startup:9.1f} "
+        f"{result.peak_process_rss_mib:9.1f} {tree_text} "
+        f"{result.load_average_before:5.2f}",
+        flush=True,
+    )
+
+
+def print_summary(results: list[RunResult]) -> None:
+    print()
+    groups: dict[tuple[str, int], list[RunResult]] = {}
+    for result in results:
+        groups.setdefault((result.mode, result.files), []).append(result)
+    for (mode, files), runs in groups.items():
+        rates = [run.images_per_second for run in runs]
+        tree_peaks = [run.peak_tree_rss_mib for run in runs if run.peak_tree_rss_mib is not None]
+        tree_text = f", {max(tree_peaks):.1f} MiB whole tree" if tree_peaks else ""
+        print(
+            f"{mode} x {files}: best {max(rates):.1f} images/s, median "
+            f"{statistics.median(rates):.1f} images/s over {len(runs)} run(s); peak RSS "
+            f"{max(run.peak_process_rss_mib for run in runs):.1f} MiB per process{tree_text}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

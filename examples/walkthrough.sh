@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole annotool journey on the bundled example dataset, with settings small enough
+# to finish in well under a minute on two CPU cores:
+#   check -> convert -> split -> stats -> train -> predict -> evaluate
+#
+# Usage: examples/walkthrough.sh OUT_DIR
+#   OUT_DIR receives the dataset (shapes-voc/), the training run (run/), the predictions
+#   and the reports; existing results there are replaced.
+# Set ANNOTOOL to run another command than `annotool`, e.g. ANNOTOOL="python -m annotool".
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+    echo "usage: $0 OUT_DIR" >&2
+    exit 2
+fi
+examples_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+shapes="$examples_dir/shapes"
+out="$1"
+if [[ -n "${ANNOTOOL:-}" ]]; then
+    read -r -a annotool <<< "$ANNOTOOL"
+elif command -v annotool > /dev/null; then
+    annotool=(annotool)
+else
+    annotool=(python3 -m annotool)
+fi
+mkdir -p "$out"
+rm -rf "$out/predictions"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "check the annotations against the labels file"
+"${annotool[@]}" check "$shapes" --labels "$shapes/labels.txt" -q
+
+step "convert labelme JSON to a VOC-style dataset"
+"${annotool[@]}" convert "$shapes" "$out/shapes-voc" --labels "$shapes/labels.txt" \
+    --overwrite -q
+
+step "split it into train and val (9 + 3 images)"
+"${annotool[@]}" split "$out/shapes-voc" --val 0.25 --seed 0 --overwrite
+
+step "measure it"
+"${annotool[@]}" stats "$out/shapes-voc" --json "$out/stats.json" --plot "$out/stats.png"
+
+step "train a small UNet for a few quick epochs"
+"${annotool[@]}" train "$out/shapes-voc" --out "$out/run" --epochs 3 --batch-size 4 \
+    --size 96 --width 8 --seed 0 --device cpu --workers 0 --overwrite
+
+step "predict masks with overlays"
+"${annotool[@]}" predict "$out/run/best.pt" "$out/shapes-voc/JPEGImages" \
+    --out "$out/predictions" --overlay
+
+step "evaluate on the validation split"
+"${annotool[@]}" evaluate "$out/run/best.pt" "$out/shapes-voc" --split val \
+    --json "$out/scores.json"
+
+step "done: results in $out"

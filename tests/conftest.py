@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny labelme files written under ``tmp_path``, and the real fixtures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+LABELME_FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "labelme"
+"""Real labelme datasets with the reference converter's output (``../shared`` of the repo)."""
+
+WriteLabelme = Callable[..., Path]
+
+
+@pytest.fixture
+def labelme_fixtures() -> Path:
+    """The real labelme fixtures folder; skips the test when ``../shared`` is not there."""
+    if not LABELME_FIXTURES.is_dir():
+        pytest.skip(f"labelme fixtures not found at {LABELME_FIXTURES}")
+    return LABELME_FIXTURES
+
+
+@pytest.fixture
+def write_labelme(tmp_path: Path) -> WriteLabelme:
+    """Write a labelme JSON file beside a generated image; returns the JSON's path.
+
+    ``write_labelme(shapes, name="a", size=(H, W), image_suffix=".png", **fields)``: the
+    image is a grey gradient of ``size``; ``fields`` override or add top-level JSON keys.
+    """
+
+    def write(
+        shapes: list[dict[str, object]],
+        name: str = "a",
+        size: tuple[int, int] = (6, 8),
+        image_suffix: str = ".png",
+        **fields: object,
+    ) -> Path:
+        height, width = size
+        image_name = f"{name}{image_suffix}"
+        gradient = np.arange(height * width, dtype=np.uint8).reshape(height, width)
+        Image.fromarray(np.stack([gradient] * 3, axis=2)).save(tmp_path / image_name)
+        document: dict[str, object] = {
+            "version": "5.5.0",
+            "flags": {},
+            "shapes": shapes,
+            "imagePath": image_name,
+            "imageData": None,
+            "imageHeight": height,
+            "imageWidth": width,
+        }
+        document.update(fields)
+        json_path = tmp_path / f"{name}.json"
+        json_path.write_text(json.dumps(document), encoding="utf-8")
+        return json_path
+
+    return write

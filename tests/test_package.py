@@ -1,0 +1,76 @@
+"""The package as installed: light imports, ``python -m annotool``, every command's help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import annotool
+from annotool.cli import main
+
+EXPECTED_COMMANDS = [
+    "convert",
+    "check",
+    "labels",
+    "split",
+    "stats",
+    "train",
+    "predict",
+    "evaluate",
+]
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+
+
+def test_import_annotool_imports_neither_torch_nor_click() -> None:
+    result = run_python(
+        "import annotool, sys; "
+        "assert 'torch' not in sys.modules and 'click' not in sys.modules, "
+        "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'click'))"
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_import_annotool_cli_does_not_import_torch() -> None:
+    result = run_python(
+        "import annotool.cli, sys; "
+        "assert 'torch' not in sys.modules, "
+        "[m for m in sys.modules if m.startswith('annotool')]"
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_python_m_annotool_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "annotool", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"annotool, version {annotool.__version__}"
+
+
+def test_main_help_lists_every_command() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Commands:", 1)[1]
+    for name in EXPECTED_COMMANDS:
+        assert f"  {name} " in listed
+
+
+def test_every_registered_command_is_expected() -> None:
+    assert sorted(main.commands) == sorted(EXPECTED_COMMANDS)
+
+
+@pytest.mark.parametrize("name", EXPECTED_COMMANDS, ids=EXPECTED_COMMANDS)
+@pytest.mark.parametrize("flag", ["--help", "-h"], ids=["long", "short"])
+def test_every_command_has_a_working_help(name: str, flag: str) -> None:
+    assert name in main.commands, f"command {name!r} is not registered in annotool.cli.main"
+    result = CliRunner().invoke(main, [name, flag])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: main {name} ")
+    assert main.commands[name].help, f"command {name!r} has no description"
+    assert "Options:" in result.output

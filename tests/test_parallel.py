@@ -1,0 +1,66 @@
+"""map_in_order: results in input order whatever the number of workers."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from annotool.parallel import map_in_order
+
+
+def square_and_pid(number: int) -> tuple[int, int]:
+    return number * number, os.getpid()
+
+
+def square_with_slow_first_item(number: int) -> int:
+    # The first item finishes last, so a pool that returned results as they come would
+    # put it at the end.
+    if number == 0:
+        time.sleep(0.2)
+    return number * number
+
+
+def fail_on_three(number: int) -> int:
+    if number == 3:
+        raise ValueError(f"item {number} failed")
+    return number
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-workers"])
+@pytest.mark.parametrize("count", [0, 1, 2, 37], ids=["none", "single", "two", "many"])
+def test_map_in_order_keeps_order_and_reports_each_item(workers: int, count: int) -> None:
+    advances: list[int] = []
+    results = list(map_in_order(square_and_pid, range(count), workers, advances.append))
+    assert [square for square, _ in results] == [number * number for number in range(count)]
+    assert advances == [1] * count
+
+
+def test_map_in_order_waits_for_a_slow_first_item() -> None:
+    results = list(map_in_order(square_with_slow_first_item, range(6), workers=2))
+    assert results == [0, 1, 4, 9, 16, 25]
+
+
+def test_map_in_order_without_progress() -> None:
+    assert [square for square, _ in map_in_order(square_and_pid, [3, 1, 2])] == [9, 1, 4]
+
+
+def test_one_worker_runs_in_this_process() -> None:
+    pids = {pid for _, pid in map_in_order(square_and_pid, range(5), workers=1)}
+    assert pids == {os.getpid()}
+
+
+def test_several_workers_run_in_other_processes() -> None:
+    pids = {pid for _, pid in map_in_order(square_and_pid, range(40), workers=2)}
+    assert os.getpid() not in pids
+
+
+def test_a_single_item_runs_in_this_process_whatever_the_workers() -> None:
+    assert list(map_in_order(square_and_pid, [4], workers=8)) == [(16, os.getpid())]
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-workers"])
+def test_map_in_order_raises_the_function_error(workers: int) -> None:
+    with pytest.raises(ValueError, match="item 3 failed"):
+        list(map_in_order(fail_on_three, range(6), workers))

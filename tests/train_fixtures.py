@@ -1,0 +1,56 @@
+"""Tiny converted datasets for the training tests (not a test module itself)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from annotool.voc import VocLayout, write_label_png
+
+CLASS_NAMES = ("_background_", "box", "bar")
+
+
+def scene(
+    rng: np.random.Generator, height: int, width: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """A dark noisy image with a red box and a blue bar, and its mask (a corner ignored)."""
+    image = rng.integers(0, 60, size=(height, width, 3), dtype=np.uint8)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
+    image[top : top + height // 3, left : left + width // 3] = (220, 40, 40)
+    mask[top : top + height // 3, left : left + width // 3] = 1
+    column = int(rng.integers(0, width - 4))
+    image[:, column : column + 4] = (40, 40, 220)
+    mask[:, column : column + 4] = 2
+    mask[:2, :2] = 255
+    return image, mask
+
+
+def jpeg_bytes(image: NDArray[np.uint8]) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def make_dataset(
+    root: Path, num_images: int = 8, size: tuple[int, int] = (32, 40), split: bool = True
+) -> VocLayout:
+    """A converted dataset of ``num_images`` scenes of ``size`` (height, width), 3/4 train."""
+    rng = np.random.default_rng(0)
+    layout = VocLayout(root)
+    layout.images_dir.mkdir(parents=True)
+    stems = [f"scene_{index:02d}" for index in range(num_images)]
+    for stem in stems:
+        image, mask = scene(rng, *size)
+        layout.image_path(stem).write_bytes(jpeg_bytes(image))
+        write_label_png(layout.class_mask_path(stem), mask)
+    layout.write_class_names(CLASS_NAMES)
+    if split:
+        cut = num_images * 3 // 4
+        layout.write_split("train", stems[:cut])
+        layout.write_split("val", stems[cut:])
+    return layout
