@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,7 +60,7 @@ def progress_bar(total: int, label: str, quiet: bool) -> Iterator[ProgressCallba
     if quiet or total == 0:
         yield no_progress
         return
-    with click.progressbar(length=total, label=label, file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
 
 
@@ -507,7 +508,7 @@ class _TrainProgress:
             self.bar = click.progressbar(
                 length=length,
                 label=label,
-                file=click.get_text_stream("stderr"),
+                file=sys.stderr,
                 item_show_func=lambda text: text,
             )
 

@@ -21,17 +21,17 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from annotool.check import FileCheck, find_annotation_files, read_checked, unused_classes
-from annotool.errors import AnnotoolError, InvalidInputError, Problem
+from annotool.errors import AnnotationError, AnnotoolError, InvalidInputError, Problem
 from annotool.fileio import staged_dir
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
-from annotool.labels import IGNORE_ID, IGNORE_ID_NPY, LabelSet
+from annotool.labels import IGNORE_ID, LabelSet
 from annotool.parallel import map_in_order, pool_context
 from annotool.progress import ProgressCallback
 from annotool.rasterize import rasterize
+from annotool.visualize import grayscale, overlay_jpeg
 from annotool.voc import VocLayout, label_png_bytes, mask_values
 
 JPEG_QUALITY = 95
-VIZ_FONT_SIZE = 15
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,11 @@ def write_example(
         jpeg_bytes = image.jpeg_bytes
     height, width = pixels.shape[:2] if pixels is not None else _image_size(annotation)
     class_label, object_label = rasterize(annotation.shapes, height, width, labels)
-    object_label[class_label == IGNORE_ID_NPY] = 0
+    if options.objects and int(object_label.max(initial=0)) >= IGNORE_ID:
+        raise AnnotationError(
+            f"{annotation.path} has {int(object_label.max())} instances, but instance masks "
+            f"hold ids up to {IGNORE_ID - 1}; pass --no-objects to write class masks only"
+        )
 
     _write(layout.image_path(stem), jpeg_bytes or _jpeg_bytes(pixels))
     class_values = mask_values(class_label)
@@ -204,12 +208,11 @@ def write_example(
     if options.objects:
         _write(layout.object_mask_path(stem), label_png_bytes(object_label))
     if pixels is not None and options.visualizations:
-        gray = _grayscale(pixels)
-        viz = _visualize(class_label, gray, list(labels.class_names))
-        _write(layout.class_viz_path(stem), viz)
+        gray = grayscale(pixels)
+        _write(layout.class_viz_path(stem), overlay_jpeg(class_values, gray, labels.class_names))
         if options.objects:
             names = [str(instance) for instance in range(int(object_label.max()) + 1)]
-            _write(layout.object_viz_path(stem), _visualize(object_label, gray, names))
+            _write(layout.object_viz_path(stem), overlay_jpeg(object_label, gray, names))
     if options.npy:
         np.save(layout.class_npy_path(stem), class_label)
         if options.objects:
@@ -233,20 +236,4 @@ def _write(path: Path, data: bytes) -> None:
 def _jpeg_bytes(pixels: NDArray[np.uint8]) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return buffer.getvalue()
-
-
-def _grayscale(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    import imgviz
-
-    return imgviz.rgb2gray(pixels)
-
-
-def _visualize(label: NDArray[np.int32], gray: NDArray[np.uint8], names: list[str]) -> bytes:
-    """Label colours over the greyscale image with a legend, as JPEG bytes (labelme's style)."""
-    import imgviz
-
-    overlay = imgviz.label2rgb(label, gray, label_names=names, font_size=VIZ_FONT_SIZE, loc="rb")
-    buffer = io.BytesIO()
-    Image.fromarray(overlay).save(buffer, format="JPEG")
     return buffer.getvalue()

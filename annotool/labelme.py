@@ -49,6 +49,10 @@ EXACT_POINT_COUNTS: dict[str, int] = {
 }
 """Shape types whose number of points is fixed; the others take any number from the minimum."""
 
+MAX_COORDINATE = 100_000.0
+"""Largest ``|x|`` or ``|y|`` accepted. labelme keeps points on the image; far beyond it
+Pillow misdraws shapes (integer overflow) or, for circles, never finishes drawing."""
+
 _IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 """What Pillow raises for files it cannot read (DecompressionBombError: too many pixels)."""
 
@@ -111,7 +115,7 @@ class Annotation:
 
 @dataclass(frozen=True)
 class LoadedImage:
-    """An annotation's image as ``(H, W, 3)`` RGB pixels in the annotated frame.
+    """An annotation's image as ``(H, W, 3)`` RGB pixels (read-only) in the annotated frame.
 
     ``jpeg_bytes`` holds the source bytes when they are an RGB JPEG that needs no
     rotation, so they can be copied unchanged instead of re-encoded; otherwise None.
@@ -208,6 +212,7 @@ def load_image(annotation: Annotation) -> LoadedImage:
             f"{annotation.path}: cannot decode the image from {source}: {error}; "
             "re-save the image or annotate it again"
         ) from None
+    pixels.setflags(write=False)
     return LoadedImage(pixels=pixels, jpeg_bytes=data if copyable else None)
 
 
@@ -371,11 +376,11 @@ def _parse_points(
             x, y = float(point[0]), float(point[1])
         except OverflowError:  # an integer too large for a float
             x = y = math.inf
-        if not (math.isfinite(x) and math.isfinite(y)):
+        if not (abs(x) <= MAX_COORDINATE and abs(y) <= MAX_COORDINATE):
             problems.append(
                 problem(
-                    f"point {point_index} is {json.dumps(point)[:40]}, a coordinate that is "
-                    "not a finite number; move or redraw the shape"
+                    f"point {point_index} is {json.dumps(point)[:40]}, but coordinates must be "
+                    f"finite numbers within ±{MAX_COORDINATE:.0f} pixels; move or redraw the shape"
                 )
             )
             return None
@@ -604,9 +609,6 @@ def _to_rgb_array(image: Image.Image) -> NDArray[np.uint8]:
         values = np.asarray(image, dtype=np.float64)
         grey = np.rint(np.clip(values, 0, 65535) * (255 / 65535)).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-    if image.mode == "P":
-        # Converting via RGBA honours palette transparency without Pillow's warning.
-        image = image.convert("RGBA")
     if image.mode not in _CONVERTIBLE_MODES:
         raise ValueError(f"unsupported pixel mode {image.mode}")
     return np.asarray(image.convert("RGB"), dtype=np.uint8)

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from annotool.errors import AnnotationError
-from annotool.labelme import Shape
+from annotool.labelme import MAX_COORDINATE, Shape
 from annotool.labels import IGNORE_ID_NPY, LabelSet
 
 LINE_WIDTH = 10
@@ -96,6 +96,7 @@ def shape_box(shape: Shape, height: int, width: int) -> tuple[int, int, int, int
     """``(top, bottom, left, right)``, a box within the image holding every pixel ``shape``
     can paint (bottom and right exclusive), or None when the shape lies outside the image.
     """
+    _require_drawable_points(shape)
     if shape.shape_type == "mask":
         origin_x, origin_y = _mask_origin(shape)
         patch_height, patch_width = _mask_patch(shape).shape
@@ -140,13 +141,15 @@ def _shape_pixels_in_box(
         return box, _mask_patch_in_box(shape, box)
     _draw_shape(draw, shape)
     region = (left, top, right, bottom)
-    pixels = np.asarray(canvas.crop(region)) != 0
+    # Shapes are drawn with value 1 on 0, so the bytes already are booleans.
+    pixels = np.asarray(canvas.crop(region)).view(np.bool_)
     draw.rectangle((left, top, right - 1, bottom - 1), fill=0)
     return box, pixels
 
 
 def _draw_shape(draw: ImageDraw.ImageDraw, shape: Shape) -> None:
     """Draw ``shape`` with value 1 exactly as labelme's ``shape_to_mask`` does."""
+    _require_drawable_points(shape)
     xy = [(float(x), float(y)) for x, y in shape.points]
     kind = shape.shape_type
     if kind == "circle":
@@ -178,6 +181,14 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: Shape) -> None:
         draw.polygon(xy, outline=1, fill=1)
     else:
         raise AnnotationError(f"shape {shape.index}: cannot draw shape_type {kind!r}")
+
+
+def _require_drawable_points(shape: Shape) -> None:
+    if shape.points.size == 0 or not np.all(np.abs(shape.points) <= MAX_COORDINATE):
+        raise AnnotationError(
+            f"shape {shape.index}: coordinates must be finite numbers within "
+            f"±{MAX_COORDINATE:.0f} pixels, and there must be at least one point"
+        )
 
 
 def _mask_origin(shape: Shape) -> tuple[int, int]:

@@ -16,7 +16,9 @@ Decisions, so that the files can be trusted:
   preceded by a coverage pass: rarest class first, every class found in at least two
   groups is given one group in train and one in val (then test, for classes in three or
   more groups; with folds, the folds in order, then test), choosing groups that hold the
-  fewest classes so that other classes keep theirs. Coverage cannot always be reached
+  fewest classes so that other classes keep theirs, and followed by swaps of equal-sized
+  groups between splits while they bring every class count closer to its share (this
+  matters with groups and on small datasets). Coverage cannot always be reached
   (a val of one image cannot hold ten classes, and some multi-label layouts have no
   answer at all); classes that end up missing from a split are flagged in the table.
 - **Groups.** ``group_pattern`` is a regular expression searched in each stem; stems whose
@@ -47,7 +49,6 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from annotool.errors import DatasetError, OutputExistsError, SplitError
 from annotool.labels import IGNORE_ID
@@ -62,6 +63,10 @@ DEFAULT_VAL = 0.2
 BACKGROUND_ID = 0
 
 _FOLD_DIR = re.compile(r"fold(\d+)")
+SWAP_PASSES = 3
+"""Most passes of the swap refinement over all groups."""
+SWAP_CANDIDATES = 256
+"""Most partner groups weighed for each swap; bounds the time on large datasets."""
 
 
 def fold_name(fold: int) -> str:
@@ -215,12 +220,21 @@ class _Assignment:
         self.unassigned_class_counts = class_totals.astype(np.int64)
 
     def assign(self, group: int, split: int) -> None:
-        counts = self.groups.class_counts[group]
+        self._add(group, split, 1)
         self.split_of_group[group] = split
-        self.capacity[split] -= self.groups.sizes[group]
-        self.wanted[split] -= counts
-        self.held[split] += counts
-        self.unassigned_class_counts -= counts
+        self.unassigned_class_counts -= self.groups.class_counts[group]
+
+    def move(self, group: int, split: int) -> None:
+        """Move an assigned group to another split."""
+        self._add(group, int(self.split_of_group[group]), -1)
+        self._add(group, split, 1)
+        self.split_of_group[group] = split
+
+    def _add(self, group: int, split: int, sign: int) -> None:
+        counts = self.groups.class_counts[group]
+        self.capacity[split] -= sign * self.groups.sizes[group]
+        self.wanted[split] -= sign * counts
+        self.held[split] += sign * counts
 
     def unassigned(self) -> NDArray[np.bool_]:
         return self.split_of_group < 0
@@ -274,6 +288,7 @@ def stratified_assign(
     _cover_classes(assignment, tie_rank)
     _fill_empty_splits(assignment, tie_rank)
     _stratify_rest(assignment, tie_rank)
+    _refine_by_swaps(assignment, tie_rank)
     _check_nonempty(assignment, split_names)
     split_of_image = assignment.split_of_group[gathered.of_image]
     return [split_names[split] for split in split_of_image]
@@ -390,7 +405,7 @@ def _cover_classes(assignment: _Assignment, tie_rank: NDArray[np.intp]) -> None:
 def _fill_empty_splits(assignment: _Assignment, tie_rank: NDArray[np.intp]) -> None:
     """Give each split still empty one group that fits, so that the greedy pass below
     cannot leave it empty by filling its room with pieces of the wrong size."""
-    has_classes = (assignment.groups.class_counts > 0).sum(axis=1)
+    classes_per_group = (assignment.groups.class_counts > 0).sum(axis=1)
     sizes = assignment.groups.sizes
     for split in np.flatnonzero(assignment.targets > 0):
         if (assignment.split_of_group == split).any():
@@ -399,7 +414,9 @@ def _fill_empty_splits(assignment: _Assignment, tie_rank: NDArray[np.intp]) -> N
         if len(candidates) == 0:
             continue
         # The fewest classes disturbs the stratification least; the largest fills the room.
-        order = np.lexsort((tie_rank[candidates], -sizes[candidates], has_classes[candidates]))
+        order = np.lexsort(
+            (tie_rank[candidates], -sizes[candidates], classes_per_group[candidates])
+        )
         assignment.assign(int(candidates[order[0]]), int(split))
 
 
@@ -420,6 +437,59 @@ def _stratify_rest(assignment: _Assignment, tie_rank: NDArray[np.intp]) -> None:
         assignment.assign(int(group), assignment.best_split(int(group), None))
 
 
+def _refine_by_swaps(assignment: _Assignment, tie_rank: NDArray[np.intp]) -> None:
+    """Swap equal-sized groups between splits while that brings the class counts closer
+    to each split's share; greedy passes leave small datasets visibly off their shares.
+
+    The loss is the sum over splits and classes of (held - share)^2 / class images. A swap
+    keeps split sizes and whole groups, never touches fixed groups and never takes the
+    last image of a class out of a split, so the coverage above is kept.
+    """
+    groups = assignment.groups
+    if groups.class_counts.shape[1] == 0:
+        return
+    class_totals = groups.class_counts.sum(axis=0)
+    weights = 1.0 / np.maximum(class_totals, 1)
+    shares = np.outer(assignment.targets / assignment.targets.sum(), class_totals)
+    movable = ~assignment.fixed
+    for _ in range(SWAP_PASSES):
+        swapped = False
+        for group in np.argsort(tie_rank):
+            if not movable[group]:
+                continue
+            split = int(assignment.split_of_group[group])
+            partners = np.flatnonzero(
+                movable
+                & (assignment.split_of_group != split)
+                & (groups.sizes == groups.sizes[group])
+            )
+            if len(partners) > SWAP_CANDIDATES:
+                partners = np.sort(assignment.rng.choice(partners, SWAP_CANDIDATES, replace=False))
+            if len(partners) == 0:
+                continue
+            other_splits = assignment.split_of_group[partners]
+            errors = assignment.held - shares
+            # gained[p]: what this group's split gains and partner p's split loses.
+            gained = groups.class_counts[partners] - groups.class_counts[group]
+            # An elementwise product and numpy's own sum, not BLAS (`@`), whose rounding
+            # depends on the CPU: the same choice on every machine.
+            terms = 2 * gained * (errors[split] - errors[other_splits]) + 2 * gained**2
+            change = (terms * weights).sum(axis=1)
+            held_here = assignment.held[split]
+            held_there = assignment.held[other_splits]
+            keeps_classes = ((held_here + gained > 0) | (held_here == 0)).all(axis=1) & (
+                (held_there - gained > 0) | (held_there == 0)
+            ).all(axis=1)
+            change = np.where(keeps_classes, change, np.inf)
+            best = int(np.argmin(change))
+            if change[best] < -1e-9:
+                assignment.move(int(group), int(other_splits[best]))
+                assignment.move(int(partners[best]), split)
+                swapped = True
+        if not swapped:
+            break
+
+
 def _check_nonempty(assignment: _Assignment, split_names: list[str]) -> None:
     for split, name in enumerate(split_names):
         if assignment.targets[split] > 0 and not (assignment.split_of_group == split).any():
@@ -435,12 +505,21 @@ def _check_nonempty(assignment: _Assignment, split_names: list[str]) -> None:
             )
 
 
+def class_presence(mask: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """``(IGNORE_ID,)``: which class ids 0-254 occur in an ``(H, W)`` uint8 mask."""
+    pixels = mask.ravel()
+    # Masks are long runs of one value: looking only at the first pixel of each run is
+    # several times faster than counting every pixel (np.bincount, np.unique).
+    run_starts = np.flatnonzero(pixels[1:] != pixels[:-1]) + 1
+    present = np.zeros(IGNORE_ID + 1, dtype=bool)
+    present[pixels[run_starts]] = True
+    present[pixels[:1]] = True
+    return present[:IGNORE_ID]
+
+
 def mask_class_presence(path: Path) -> NDArray[np.bool_]:
     """``(IGNORE_ID,)``: which class ids 0-254 occur in the mask at ``path``."""
-    values = read_label_png(path)
-    # Pillow's C histogram counts uint8 pixels faster than np.bincount, which widens them.
-    histogram = Image.fromarray(values).histogram()
-    return np.array(histogram[:IGNORE_ID]) > 0
+    return class_presence(read_label_png(path))
 
 
 def read_class_presence(
@@ -592,10 +671,21 @@ def _read_existing(
 ) -> tuple[list[str | None], list[str]]:
     """The split each stem has in the existing files (None for new stems), and warnings."""
     sources: list[tuple[str, Path]] = []
+    present_folds = [
+        fold for fold in _existing_folds(layout) if layout.split_path(VAL, fold).is_file()
+    ]
+    top_level = [layout.split_path(name) for name in (TRAIN, VAL)]
+    if folds is None and present_folds and not any(path.is_file() for path in top_level):
+        raise SplitError(
+            f"the existing split in {layout.split_dir()} has folds; pass --folds "
+            f"{len(present_folds)} to keep it, or split again with --overwrite"
+        )
+    if folds is not None and not present_folds and any(path.is_file() for path in top_level):
+        raise SplitError(
+            f"the existing split in {layout.split_dir()} is one train/val split, not folds; "
+            "drop --folds to keep it, or split again with --overwrite"
+        )
     if folds is not None:
-        present_folds = [
-            fold for fold in _existing_folds(layout) if layout.split_path(VAL, fold).is_file()
-        ]
         if present_folds and present_folds != list(range(folds)):
             raise SplitError(
                 f"the existing split has folds {present_folds} but {folds} folds were asked "

@@ -350,3 +350,14 @@ def test_labels_lists_used_labels(tmp_path: Path) -> None:
     code, _ = run("labels", annotations, "-o", tmp_path / "labels.txt")
     assert code == 0
     assert (tmp_path / "labels.txt").read_text() == output
+
+
+def test_too_many_instances_for_a_png_mask(tmp_path: Path) -> None:
+    annotations = tmp_path / "in"
+    squares = [rectangle("cat", x % 40, x // 40, x % 40, x // 40) for x in range(0, 2 * 255, 2)]
+    write_annotation(annotations, "crowd", squares)
+    write_labels(annotations / "labels.txt")
+    code, output = convert(annotations, tmp_path / "out")
+    assert code == 1
+    assert "255 instances" in output and "--no-objects" in output
+    assert convert(annotations, tmp_path / "out", "--no-objects")[0] == 0

@@ -214,21 +214,27 @@ SHAPE_PROBLEMS = [
     ),
     pytest.param(
         [shape(points=[[1, 1], [float("nan"), 2], [3, 3]])],
-        "point 1 is [NaN, 2], a coordinate that is not a finite number",
+        "point 1 is [NaN, 2], but coordinates must be finite numbers within ±100000 pixels",
         0,
         id="nan-coordinate",
     ),
     pytest.param(
         [shape(points=[[1, 1], [2, float("inf")], [3, 3]])],
-        "point 1 is [2, Infinity], a coordinate that is not a finite number",
+        "point 1 is [2, Infinity], but coordinates must be finite numbers",
         0,
         id="infinite-coordinate",
     ),
     pytest.param(
         [shape(points=[[1, 1], [2, 10**400], [3, 3]])],
-        "0000, a coordinate that is not a finite number",
+        "0000, but coordinates must be finite numbers",
         0,
         id="huge-integer-coordinate",
+    ),
+    pytest.param(
+        [shape(shape_type="circle", points=[[1, 1], [-100_001, 1]])],
+        "point 1 is [-100001, 1], but coordinates must be finite numbers within ±100000",
+        0,
+        id="coordinate-too-far-out",
     ),
     pytest.param(
         [shape(group_id="a")], "group_id must be an integer or null, not 'a'", 0, id="group-id-text"
@@ -622,10 +628,10 @@ def _mode_image(mode: str) -> Image.Image:
         image = Image.new("P", (4, 3), 1)
         image.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
         return image
-    if mode == "PA-transparency":
+    if mode == "P-transparency":
         image = Image.new("P", (4, 3), 1)
         image.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
-        image.info["transparency"] = 1
+        image.info["transparency"] = bytes([255, 0])  # index 1 fully transparent
         return image
     if mode == "LA":
         return Image.new("LA", (4, 3), (77, 0))
@@ -636,12 +642,13 @@ def _mode_image(mode: str) -> Image.Image:
     return Image.new(mode, (4, 3), 77)
 
 
+@pytest.mark.filterwarnings("error")  # no Pillow warning may reach the user
 @pytest.mark.parametrize(
     ("mode", "rgb"),
     [
         ("RGBA", (10, 20, 30)),
         ("P", (200, 100, 50)),
-        ("PA-transparency", (200, 100, 50)),
+        ("P-transparency", (200, 100, 50)),
         ("L", (77, 77, 77)),
         ("LA", (77, 77, 77)),
         ("I;16", (128, 128, 128)),
@@ -659,6 +666,7 @@ def test_png_modes_become_rgb(
     assert annotation is not None
     loaded = load_image(annotation)
     assert loaded.pixels.dtype == np.uint8 and loaded.pixels.shape == (3, 4, 3)
+    assert not loaded.pixels.flags.writeable
     assert {tuple(int(v) for v in pixel) for pixel in loaded.pixels.reshape(-1, 3)} == {rgb}
     assert loaded.jpeg_bytes is None
 

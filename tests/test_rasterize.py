@@ -213,6 +213,19 @@ def test_unknown_label_is_an_annotation_error() -> None:
         rasterize([shape], 4, 4, LABELS)
 
 
+@pytest.mark.parametrize(
+    "points",
+    [[[1, 1], [float("nan"), 2]], [[1, 1], [1e6, 1]], []],
+    ids=["nan", "far-out", "no-points"],
+)
+def test_undrawable_points_are_an_annotation_error(points: list) -> None:
+    shape = make_shape("circle", points, index=2)
+    with pytest.raises(AnnotationError, match=r"shape 2: coordinates must be finite numbers"):
+        rasterize([shape], 4, 4, LABELS)
+    with pytest.raises(AnnotationError, match=r"shape 2: coordinates must be finite numbers"):
+        shape_mask(shape, 4, 4)
+
+
 def test_mask_shape_without_patch_is_an_annotation_error() -> None:
     with pytest.raises(AnnotationError, match="no mask data"):
         rasterize([make_shape("mask", [[0, 0], [1, 1]])], 4, 4, LABELS)

@@ -1,0 +1,160 @@
+"""Training throughput on the CPU: annotool's step (bf16 autocast + channels_last) vs plain fp32.
+
+Both run the same UNet (width 32 by default) on random 256x256 batches of 8, in the same
+process, alternating so that a busy machine slows both alike. FLOPs are counted with
+``torch.utils.flop_counter.FlopCounterMode`` (forward + backward, multiply-add = 2 FLOPs).
+
+    python benchmarks/bench_train.py [--steps 6] [--width 32] [--size 256] [--batch 8]
+
+It also trains both variants for a few epochs on a small synthetic dataset and compares
+their validation mIoU, to show that bf16 costs no quality (``--quality-epochs 0`` skips).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from annotool.train.device import autocast, cpu_has_native_bf16
+from annotool.train.losses import SegmentationLoss
+from annotool.train.model import ModelConfig, UNet
+
+NUM_CLASSES = 4
+
+
+def make_step(width: int, precision: str, channels_last: bool):
+    """A closure running one AdamW training step, and the batch it trains on."""
+    torch.manual_seed(0)
+    model = UNet(ModelConfig(num_classes=NUM_CLASSES, width=width))
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    criterion = SegmentationLoss()
+    device = torch.device("cpu")
+
+    def step(images: torch.Tensor, targets: torch.Tensor) -> float:
+        images = images.contiguous(memory_format=memory_format)
+        with autocast(device, precision):  # type: ignore[arg-type]
+            logits = model(images)
+        loss = criterion(logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        return float(loss)
+
+    return step
+
+
+def count_flops(width: int, size: int, batch: int) -> float:
+    """FLOPs of one forward + backward pass of the UNet on ``batch`` images."""
+    model = UNet(ModelConfig(num_classes=NUM_CLASSES, width=width))
+    images = torch.randn(batch, 3, size, size)
+    targets = torch.randint(0, NUM_CLASSES, (batch, size, size))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        SegmentationLoss()(model(images), targets).backward()
+    return float(counter.get_total_flops())
+
+
+def measure(args: argparse.Namespace) -> None:
+    variants = {
+        "plain fp32 (NCHW)": make_step(args.width, "fp32", channels_last=False),
+        "annotool bf16 + channels_last": make_step(args.width, "bf16", channels_last=True),
+    }
+    if args.all_variants:
+        variants["fp32 + channels_last"] = make_step(args.width, "fp32", channels_last=True)
+        variants["bf16 (NCHW)"] = make_step(args.width, "bf16", channels_last=False)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(args.batch, 3, args.size, args.size, generator=generator)
+    targets = torch.randint(0, NUM_CLASSES, (args.batch, args.size, args.size), generator=generator)
+    for step in variants.values():  # warm-up: oneDNN picks and caches kernels
+        step(images, targets)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.steps):
+        for name, step in variants.items():
+            started = time.perf_counter()
+            step(images, targets)
+            times[name].append(time.perf_counter() - started)
+    flops_per_image = count_flops(args.width, args.size, 1)
+    print(
+        f"UNet width {args.width}, {args.size}x{args.size}, batch {args.batch}, "
+        f"{torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}"
+    )
+    print(f"forward + backward: {flops_per_image / 1e9:.1f} GFLOP per image")
+    baseline = None
+    for name, samples in times.items():
+        seconds = statistics.median(samples)
+        images_per_s = args.batch / seconds
+        baseline = baseline or images_per_s
+        print(
+            f"{name:32s} {images_per_s:6.2f} images/s  "
+            f"{images_per_s * flops_per_image / 1e9:6.1f} GFLOP/s  "
+            f"{images_per_s / baseline:4.2f}x  (median of {len(samples)} steps "
+            f"{seconds:.2f} s, min {min(samples):.2f} s)"
+        )
+
+
+def compare_quality(args: argparse.Namespace) -> None:
+    """Train fp32 and bf16 on the same synthetic dataset; print their best val mIoU."""
+    from annotool.cli import main
+
+    with tempfile.TemporaryDirectory() as temporary:
+        root = Path(temporary)
+        _make_synthetic_dataset(root, args.quality_images)
+        for precision in ("fp32", "bf16"):
+            started = time.perf_counter()
+            run_dir = root / f"run_{precision}"
+            main.main(
+                [
+                    "train", str(root / "dataset"), "--out", str(run_dir),
+                    "--epochs", str(args.quality_epochs), "--width", "16", "--size", "192",
+                    "--precision", precision, "--workers", "0", "--patience", "0", "-q",
+                ],
+                standalone_mode=False,
+            )
+            checkpoint = torch.load(run_dir / "best.pt", weights_only=True)
+            print(
+                f"{precision}: best val mIoU {checkpoint['best_miou']:.4f} at epoch "
+                f"{checkpoint['best_epoch']} of {args.quality_epochs} "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
+
+
+def _make_synthetic_dataset(root: Path, num_images: int) -> None:
+    from annotool.cli import main
+    from annotool.synthetic import make_labelme_dataset
+
+    make_labelme_dataset(root / "json", num_images, seed=1)
+    dataset = str(root / "dataset")
+    labels = str(root / "json" / "labels.txt")
+    main.main(
+        ["convert", str(root / "json"), dataset, "--labels", labels, "--no-viz", "-q"],
+        standalone_mode=False,
+    )
+    main.main(["split", dataset, "--val", "0.25"], standalone_mode=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--all-variants", action="store_true")
+    parser.add_argument("--quality-epochs", type=int, default=8)
+    parser.add_argument("--quality-images", type=int, default=80)
+    args = parser.parse_args()
+    measure(args)
+    if args.quality_epochs > 0:
+        compare_quality(args)
+
+
+if __name__ == "__main__":
+    main()
