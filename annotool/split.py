@@ -451,20 +451,27 @@ def _refine_by_swaps(assignment: _Assignment, tie_rank: NDArray[np.intp]) -> Non
     class_totals = groups.class_counts.sum(axis=0)
     weights = 1.0 / np.maximum(class_totals, 1)
     shares = np.outer(assignment.targets / assignment.targets.sum(), class_totals)
-    movable = ~assignment.fixed
+    movable = np.flatnonzero(~assignment.fixed)
+    # Only groups of one size can be swapped; pools per size keep each step O(candidates).
+    pools = {int(size): movable[groups.sizes[movable] == size] for size in np.unique(groups.sizes)}
+
+    def cannot_improve() -> bool:
+        # A swap moves whole images, so it changes a class count by at least 1 where it
+        # changes it at all; when no two splits miss a class share by more than 1 between
+        # them, every swap makes the loss worse or leaves it.
+        errors = assignment.held - shares
+        return bool((errors.max(axis=0) - errors.min(axis=0)).max() <= 1)
+
     for _ in range(SWAP_PASSES):
+        if cannot_improve():
+            return
         swapped = False
-        for group in np.argsort(tie_rank):
-            if not movable[group]:
-                continue
+        for group in movable[np.argsort(tie_rank[movable])]:
             split = int(assignment.split_of_group[group])
-            partners = np.flatnonzero(
-                movable
-                & (assignment.split_of_group != split)
-                & (groups.sizes == groups.sizes[group])
-            )
-            if len(partners) > SWAP_CANDIDATES:
-                partners = np.sort(assignment.rng.choice(partners, SWAP_CANDIDATES, replace=False))
+            pool = pools[int(groups.sizes[group])]
+            if len(pool) > SWAP_CANDIDATES:
+                pool = pool[assignment.rng.integers(0, len(pool), SWAP_CANDIDATES)]
+            partners = pool[assignment.split_of_group[pool] != split]
             if len(partners) == 0:
                 continue
             other_splits = assignment.split_of_group[partners]
@@ -486,6 +493,8 @@ def _refine_by_swaps(assignment: _Assignment, tie_rank: NDArray[np.intp]) -> Non
                 assignment.move(int(group), int(other_splits[best]))
                 assignment.move(int(partners[best]), split)
                 swapped = True
+                if cannot_improve():
+                    return
         if not swapped:
             break
 

@@ -92,18 +92,22 @@ CHUNK_SIZE = 32
 # --- the streaming tally -------------------------------------------------------------
 
 
+def _zeros() -> NDArray[np.int64]:
+    return np.zeros(VALUES, dtype=np.int64)
+
+
 @dataclass
 class _Tally:
     """Counters over a set of images; two tallies merge by adding (see :meth:`merge`)."""
 
     split_names: tuple[str, ...] = ()
-    class_pixels: NDArray[np.int64] = field(default_factory=lambda: _zeros())
-    class_images: NDArray[np.int64] = field(default_factory=lambda: _zeros())
+    class_pixels: NDArray[np.int64] = field(default_factory=_zeros)
+    class_images: NDArray[np.int64] = field(default_factory=_zeros)
     # Non-ignore pixels of the images containing each class: the denominator of
     # median-frequency balancing.
-    labelled_pixels_with_class: NDArray[np.int64] = field(default_factory=lambda: _zeros())
-    instance_count: NDArray[np.int64] = field(default_factory=lambda: _zeros())
-    instance_area_sum: NDArray[np.int64] = field(default_factory=lambda: _zeros())
+    labelled_pixels_with_class: NDArray[np.int64] = field(default_factory=_zeros)
+    instance_count: NDArray[np.int64] = field(default_factory=_zeros)
+    instance_area_sum: NDArray[np.int64] = field(default_factory=_zeros)
     instance_area_min: NDArray[np.int64] = field(
         default_factory=lambda: np.full(VALUES, np.iinfo(np.int64).max, dtype=np.int64)
     )
@@ -114,8 +118,6 @@ class _Tally:
     heights: list[int] = field(default_factory=list)
     widths: list[int] = field(default_factory=list)
     modes: Counter[str] = field(default_factory=Counter)
-    masks: int = 0
-    object_masks: int = 0
     unlabelled: list[str] = field(default_factory=list)
     missing_images: list[str] = field(default_factory=list)
     missing_objects: list[str] = field(default_factory=list)
@@ -139,16 +141,10 @@ class _Tally:
         self.heights += other.heights
         self.widths += other.widths
         self.modes += other.modes
-        self.masks += other.masks
-        self.object_masks += other.object_masks
         self.unlabelled += other.unlabelled
         self.missing_images += other.missing_images
         self.missing_objects += other.missing_objects
         self.size_mismatches += other.size_mismatches
-
-
-def _zeros() -> NDArray[np.int64]:
-    return np.zeros(VALUES, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -176,7 +172,6 @@ def _tally_image(chunk: _Chunk, stem: str, memberships: tuple[str, ...], tally: 
     counts = _value_counts(mask.ravel(), VALUES)
     present = counts > 0
     present[IGNORE_ID] = False
-    tally.masks += 1
     tally.class_pixels += counts
     tally.class_images += present
     tally.labelled_pixels_with_class[present] += mask.size - counts[IGNORE_ID]
@@ -239,7 +234,6 @@ def _tally_instances(
             f"{path} is {objects.shape[1]}x{objects.shape[0]} but its class mask is "
             f"{class_mask.shape[1]}x{class_mask.shape[0]}; the two masks must be the same size"
         )
-    tally.object_masks += 1
     pairs, pair_pixels = _distinct_counts(((objects.astype(np.uint16) << 8) | class_mask).ravel())
     instance_ids = (pairs >> 8).astype(np.intp)
     class_ids = (pairs & 0xFF).astype(np.intp)

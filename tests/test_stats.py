@@ -550,3 +550,28 @@ def test_value_counts_equals_bincount(values: NDArray[np.unsignedinteger], bins:
 
     assert counts.dtype == np.int64
     assert np.array_equal(counts, np.bincount(values, minlength=bins))
+
+
+def test_instance_on_ignore_only_is_not_counted_and_ties_go_to_the_lower_id(
+    tmp_path: Path,
+) -> None:
+    layout = VocLayout(tmp_path / "d")
+    layout.images_dir.mkdir(parents=True)
+    classes = np.array([[255, 255, 1, 2, 0, 0]], np.uint8)
+    objects = np.array([[1, 1, 2, 2, 255, 0]], np.uint8)
+    write_label_png(layout.class_mask_path("x"), classes)
+    write_label_png(layout.object_mask_path("x"), objects)
+    Image.new("RGB", (6, 1)).save(layout.images_dir / "x.png")
+
+    result = compute_stats(layout.root)
+
+    assert [item.instances for item in result.classes] == [0, 1, 0]
+    assert result.classes[1].min_instance_area == 2
+
+
+def test_instance_mask_of_another_size_is_an_error(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "d")
+    write_label_png(layout.object_mask_path("b"), np.zeros((3, 3), np.uint8))
+
+    with pytest.raises(DatasetError, match=r"b\.png is 3x3 but its class mask is 5x4"):
+        compute_stats(layout.root)
