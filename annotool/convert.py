@@ -24,10 +24,11 @@ from annotool.check import FileCheck, find_annotation_files, read_checked, unuse
 from annotool.errors import AnnotationError, AnnotoolError, InvalidInputError, Problem
 from annotool.fileio import staged_dir
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
-from annotool.labels import IGNORE_ID, LabelSet
+from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
 from annotool.parallel import map_in_order, pool_context
 from annotool.progress import ProgressCallback
 from annotool.rasterize import rasterize
+from annotool.tables import text_table
 from annotool.visualize import grayscale, overlay_jpeg
 from annotool.voc import VocLayout, label_png_bytes, mask_values
 
@@ -237,3 +238,17 @@ def _jpeg_bytes(pixels: NDArray[np.uint8]) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
+
+
+def format_pixel_shares(result: ConvertResult) -> str:
+    """A table of each class's pixels and share of all pixels, ignore last."""
+    total = max(result.total_pixels, 1)
+    rows = [
+        [str(class_id), name, str(int(pixels)), f"{100 * pixels / total:.2f}%"]
+        for class_id, (name, pixels) in enumerate(
+            zip(result.class_names, result.class_pixels, strict=True)
+        )
+    ]
+    ignored = result.ignore_pixels
+    rows.append([str(IGNORE_ID), IGNORE_LABEL, str(ignored), f"{100 * ignored / total:.2f}%"])
+    return text_table(["id", "class", "pixels", "share"], rows, left=(1,))

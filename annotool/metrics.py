@@ -27,6 +27,7 @@ from annotool.errors import DatasetError
 from annotool.fileio import atomic_write_bytes, atomic_write_text
 from annotool.labels import IGNORE_ID
 from annotool.progress import ProgressCallback
+from annotool.tables import text_table
 from annotool.voc import VocLayout, read_label_png
 
 ALL_SPLIT = "all"
@@ -202,21 +203,20 @@ def format_scores(scores: SegmentationScores) -> str:
     """A readable table: per-class IoU, accuracy and Dice, then the labelled summary lines."""
     ground_truth = scores.confusion.sum(axis=1)
     predicted = scores.confusion.sum(axis=0)
-    name_width = max(len("class"), *(len(name) for name in scores.class_names))
-    count_width = max(len("predicted px"), len(str(int(max(ground_truth.max(), predicted.max())))))
-    header = (
-        f"{'id':>3}  {'class':<{name_width}}  {'IoU':>6}  {'acc':>6}  {'Dice':>6}  "
-        f"{'GT px':>{count_width}}  {'predicted px':>{count_width}}"
-    )
-    lines = [header, "-" * len(header)]
-    for class_id, name in enumerate(scores.class_names):
-        lines.append(
-            f"{class_id:>3}  {name:<{name_width}}  {_format_score(scores.iou[class_id]):>6}  "
-            f"{_format_score(scores.accuracy[class_id]):>6}  "
-            f"{_format_score(scores.dice[class_id]):>6}  "
-            f"{int(ground_truth[class_id]):>{count_width}}  "
-            f"{int(predicted[class_id]):>{count_width}}"
-        )
+    rows = [
+        [
+            str(class_id),
+            name,
+            _format_score(scores.iou[class_id]),
+            _format_score(scores.accuracy[class_id]),
+            _format_score(scores.dice[class_id]),
+            str(int(ground_truth[class_id])),
+            str(int(predicted[class_id])),
+        ]
+        for class_id, name in enumerate(scores.class_names)
+    ]
+    headers = ["id", "class", "IoU", "acc", "Dice", "GT px", "predicted px"]
+    lines = [text_table(headers, rows, left=(1,))]
     summary = [
         ("mIoU (with background)", scores.miou),
         ("mIoU (without background)", scores.miou_without_background),

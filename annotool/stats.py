@@ -71,6 +71,7 @@ from annotool.labelme import read_annotation
 from annotool.labels import BACKGROUND_LABEL, IGNORE_ID, IGNORE_LABEL, voc_colormap
 from annotool.parallel import map_in_order
 from annotool.progress import ProgressCallback, no_progress
+from annotool.tables import text_table
 from annotool.voc import CLASS_DIR, LEGACY_CLASS_DIR, VocLayout, read_label_png
 
 SCHEMA_VERSION = 1
@@ -723,24 +724,6 @@ def write_stats_json(stats: DatasetStats | LabelmeStats, path: Path) -> None:
     atomic_write_text(Path(path), stats_to_json(stats))
 
 
-def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)
-) -> str:
-    """Columns padded to their widest cell; columns listed in ``left`` align left."""
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=False)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.ljust(width) if index in left else cell.rjust(width)
-            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(padded).rstrip()
-
-    return "\n".join(
-        [line(headers), line(["-" * width for width in widths])] + [line(row) for row in rows]
-    )
-
-
 def _percent(share: float) -> str:
     return f"{share * 100:.2f}%"
 
@@ -801,7 +784,7 @@ def _class_table(stats: DatasetStats) -> str:
         ]
         for item in stats.classes
     ]
-    return _table(headers, rows, left=(1,))
+    return text_table(headers, rows, left=(1,))
 
 
 def _split_table(stats: DatasetStats) -> str:
@@ -813,7 +796,7 @@ def _split_table(stats: DatasetStats) -> str:
             count = stats.splits[name][item.name]
             cells.append(f"{count} *" if item.images and not count else f"{count}  ")
         rows.append(cells)
-    return _table(["class", *(f"{name}  " for name in names)], rows)
+    return text_table(["class", *(f"{name}  " for name in names)], rows)
 
 
 # --- plots ---------------------------------------------------------------------------
@@ -1057,7 +1040,7 @@ def format_labelme_table(stats: LabelmeStats) -> str:
         f"labelme folder {stats.folder}: {stats.files} files, {total} shapes "
         "(annotations only; convert the folder for pixel statistics)",
         "",
-        _table(headers, rows) if rows else "No shapes.",
+        text_table(headers, rows) if rows else "No shapes.",
     ]
     if stats.files_without_shapes:
         lines += ["", f"Files without shapes: {_stem_list(stats.files_without_shapes)}"]
