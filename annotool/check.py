@@ -8,7 +8,7 @@ same checks before it writes anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -108,21 +108,22 @@ def check_file(path: Path, labels: LabelSet | None) -> FileCheck:
     return read_checked(path, labels)[1]
 
 
-def unused_classes(labels: LabelSet, files: Sequence[FileCheck]) -> list[str]:
-    """The classes of ``labels``, background aside, that no annotation in ``files`` uses."""
-    used = set().union(*(check.labels_used for check in files))
+def unused_classes(labels: LabelSet, used_labels: Iterable[str]) -> list[str]:
+    """The classes of ``labels``, background aside, not among ``used_labels``."""
+    used = set(used_labels)
     return [name for name in labels.class_names[1:] if name not in used]
 
 
 def unused_class_warnings(labels: LabelSet, files: Sequence[FileCheck]) -> list[Problem]:
     """A warning for each class of ``labels`` that no annotation uses."""
+    used = set().union(*(check.labels_used for check in files))
     return [
         Problem(
             path=Path(labels.source),
             message=f"class {name!r} (id {labels.class_id(name)}) is never used in the annotations",
             severity="warning",
         )
-        for name in unused_classes(labels, files)
+        for name in unused_classes(labels, used)
     ]
 
 

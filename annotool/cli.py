@@ -19,10 +19,10 @@ import click
 
 from annotool import __version__
 from annotool.check import check_annotations, find_annotation_files, labels_in_use
-from annotool.convert import ConvertOptions, ConvertResult, convert_dataset
+from annotool.convert import ConvertOptions, convert_dataset, format_pixel_shares
 from annotool.errors import AnnotoolError, LabelsError
 from annotool.fileio import atomic_write_text
-from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet, labels_from_names, load_labels
+from annotool.labels import LabelSet, labels_from_names, load_labels
 from annotool.metrics import (
     check_model_classes,
     evaluate_model,
@@ -177,37 +177,6 @@ def convert(
             + ", ".join(result.unused_classes),
             err=True,
         )
-
-
-def format_pixel_shares(result: ConvertResult) -> str:
-    total = max(result.total_pixels, 1)
-    rows = [("id", "class", "pixels", "share")]
-    rows += [
-        (str(class_id), name, str(int(pixels)), f"{100 * pixels / total:.2f}%")
-        for class_id, (name, pixels) in enumerate(
-            zip(result.class_names, result.class_pixels, strict=True)
-        )
-    ]
-    rows.append(
-        (
-            str(IGNORE_ID),
-            IGNORE_LABEL,
-            str(result.ignore_pixels),
-            f"{100 * result.ignore_pixels / total:.2f}%",
-        )
-    )
-    return format_table(rows)
-
-
-def format_table(rows: list[tuple[str, ...]]) -> str:
-    """Rows of cells as aligned text columns; the first row is the header."""
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 @main.command()
@@ -535,17 +504,22 @@ class _TrainProgress:
         marker = " *" if result.improved else ""
         click.echo(
             f"epoch {result.epoch}/{result.epochs}: train loss {result.train_loss:.4f}, "
-            f"val loss {result.val_loss:.4f}, mIoU {scores.miou:.4f}{marker}, "
-            f"pixel accuracy {scores.pixel_accuracy:.4f}, "
+            f"val loss {result.val_loss:.4f}, mIoU {_score(scores.miou)}{marker}, "
+            f"pixel accuracy {_score(scores.pixel_accuracy)}, "
             f"{result.images_per_s:.1f} img/s, {result.seconds:.0f} s"
         )
         click.echo(
             "  IoU "
             + ", ".join(
-                f"{name} {'n/a' if iou != iou else f'{iou:.3f}'}"
+                f"{name} {_score(iou)}"
                 for name, iou in zip(scores.class_names, scores.iou, strict=True)
             )
         )
+
+
+def _score(value: float) -> str:
+    """A score with 4 decimals, or n/a for NaN (a class absent from truth and prediction)."""
+    return "n/a" if value != value else f"{value:.4f}"
 
 
 @main.command()
@@ -577,9 +551,10 @@ class _TrainProgress:
 @click.option(
     "--width",
     type=click.IntRange(min=1),
-    default=32,
+    default=16,
     show_default=True,
-    help="UNet base channels (doubling at each of the 4 levels).",
+    help="UNet base channels, doubling at each of the 4 levels (16 learns fastest on a "
+    "CPU; try 32 on a GPU).",
 )
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
@@ -613,7 +588,7 @@ class _TrainProgress:
     "--workers",
     type=click.IntRange(min=0),
     default=None,
-    show_default="half the CPUs, at most 4",
+    show_default="GPU: up to 8; CPU: a quarter of the cores, at most 4",
     help="DataLoader worker processes (0: load in the main process).",
 )
 @quiet_option
@@ -669,6 +644,8 @@ def train(
         result = loop.train(options, progress)  # type: ignore[arg-type]
     finally:
         progress.close()
+    if not result.is_main_process:
+        return
     if result.stopped_early:
         click.echo(f"Stopped early: no better val mIoU for {patience} epochs")
     click.echo(

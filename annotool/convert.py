@@ -95,29 +95,43 @@ def convert_dataset(
         layout = VocLayout(staging)
         _make_folders(layout, options)
         layout.write_class_names(labels.class_names)
-        outcomes = _convert_files(files, layout, labels, options, skip_invalid, workers, progress)
-        invalid = [outcome.check for outcome in outcomes if not outcome.check.ok]
-        if invalid and not skip_invalid:
-            problems = [problem for check in invalid for problem in check.problems]
+        tally = _convert_files(files, layout, labels, options, skip_invalid, workers, progress)
+        problems = [problem for check in tally.invalid for problem in check.problems]
+        if tally.invalid and not skip_invalid:
             raise InvalidInputError(
                 problems,
-                f"{len(invalid)} of {len(files)} annotation files are invalid; nothing was "
-                "written (fix them, or pass --skip-invalid to convert the valid ones):",
+                f"{len(tally.invalid)} of {len(files)} annotation files are invalid; nothing "
+                "was written (fix them, or pass --skip-invalid to convert the valid ones):",
             )
-        converted = [outcome for outcome in outcomes if outcome.converted]
-        if not converted:
-            problems = [problem for check in invalid for problem in check.problems]
+        if not tally.converted:
             raise InvalidInputError(problems, "no annotation file is valid; nothing was written:")
-    counts = np.sum([outcome.class_pixels for outcome in converted], axis=0, dtype=np.int64)
     return ConvertResult(
         out_dir=out_dir,
         class_names=labels.class_names,
-        converted=[outcome.check.path.stem for outcome in converted],
-        skipped=invalid,
-        class_pixels=counts[1:],
-        ignore_pixels=int(counts[0]),
-        unused_classes=unused_classes(labels, [outcome.check for outcome in converted]),
+        converted=tally.converted,
+        skipped=tally.invalid,
+        class_pixels=tally.pixels[1:],
+        ignore_pixels=int(tally.pixels[0]),
+        unused_classes=unused_classes(labels, tally.labels_used),
     )
+
+
+@dataclass
+class _Tally:
+    """What the converted files add up to, kept small so memory does not grow per file."""
+
+    pixels: NDArray[np.int64]
+    converted: list[str] = field(default_factory=list)
+    invalid: list[FileCheck] = field(default_factory=list)
+    labels_used: set[str] = field(default_factory=set)
+
+    def add(self, outcome: FileOutcome) -> None:
+        if outcome.class_pixels is not None:
+            self.pixels += outcome.class_pixels
+            self.converted.append(outcome.check.path.stem)
+            self.labels_used.update(outcome.check.labels_used)
+        elif not outcome.check.ok:
+            self.invalid.append(outcome.check)
 
 
 def _make_folders(layout: VocLayout, options: ConvertOptions) -> None:
@@ -149,14 +163,17 @@ def _convert_files(
     skip_invalid: bool,
     workers: int,
     progress: ProgressCallback | None,
-) -> list[FileOutcome]:
+) -> _Tally:
     global _invalid_seen
     _invalid_seen = None if skip_invalid else pool_context().Event()
+    tally = _Tally(pixels=np.zeros(labels.num_classes + 1, dtype=np.int64))
     try:
         convert_one = partial(_convert_file, layout=layout, labels=labels, options=options)
-        return list(map_in_order(convert_one, files, workers, progress))
+        for outcome in map_in_order(convert_one, files, workers, progress):
+            tally.add(outcome)
     finally:
         _invalid_seen = None
+    return tally
 
 
 def _convert_file(

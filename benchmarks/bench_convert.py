@@ -12,6 +12,8 @@ outputs, always with ``-q``. For each run the script reports:
 
 - images/s: files divided by the wall time of the whole command (start-up included),
   and again without the start-up time (the best of three ``convert --help`` runs);
+- CPU ms per image: user + system CPU time of the command and its workers per file,
+  which other people's jobs change less than the wall time;
 - peak RSS of one process: the largest ``ru_maxrss`` of the command or any process it
   started and waited for (from ``os.wait4``), i.e. the biggest single worker;
 - peak RSS of the tree: the largest sum of ``VmRSS`` over the command and all of its
@@ -53,6 +55,7 @@ class RunResult:
     seconds: float
     images_per_second: float
     images_per_second_after_startup: float
+    cpu_ms_per_image: float
     peak_process_rss_mib: float
     peak_tree_rss_mib: float | None
     load_average_before: float
@@ -161,6 +164,7 @@ def time_run(
         seconds=round(seconds, 3),
         images_per_second=round(count / seconds, 1),
         images_per_second_after_startup=round(count / max(seconds - startup, 1e-9), 1),
+        cpu_ms_per_image=round(1000 * (usage.ru_utime + usage.ru_stime) / count, 2),
         # Linux reports ru_maxrss in KiB.
         peak_process_rss_mib=round(usage.ru_maxrss / 1024, 1),
         peak_tree_rss_mib=sampler.peak_mib(),
@@ -246,7 +250,7 @@ def print_conditions(workers: int | None, startup: float) -> None:
     print()
     print(
         f"{'mode':8} {'files':>6} {'seconds':>8} {'images/s':>9} {'-startup':>9} "
-        f"{'proc MiB':>9} {'tree MiB':>9} {'load':>5}"
+        f"{'CPU ms/im':>9} {'proc MiB':>9} {'tree MiB':>9} {'load':>5}"
     )
 
 
@@ -256,6 +260,7 @@ def print_result(result: RunResult) -> None:
     print(
         f"{result.mode:8} {result.files:6d} {result.seconds:8.2f} "
         f"{result.images_per_second:9.1f} {result.images_per_second_after_startup:9.1f} "
+        f"{result.cpu_ms_per_image:9.2f} "
         f"{result.peak_process_rss_mib:9.1f} {tree_text} "
         f"{result.load_average_before:5.2f}",
         flush=True,

@@ -1,7 +1,10 @@
-"""Training throughput on the CPU: annotool's step (bf16 autocast + channels_last) vs plain fp32.
+"""Training throughput on the CPU: annotool's training step vs a plain fp32 PyTorch UNet.
 
-Both run the same UNet (width 32 by default) on random 256x256 batches of 8, in the same
-process, alternating so that a busy machine slows both alike. FLOPs are counted with
+annotool trains channels-last in the precision ``--precision auto`` picks (fp32 unless the
+CPU has AMX, see annotool.train.device); the baseline is the same UNet in fp32, NCHW, no
+autocast; bf16 autocast + channels_last is measured too. All run the same UNet (width 32
+by default) on random 256x256 batches of 8 in one process, taking turns step by step so
+that a busy machine slows them alike. FLOPs are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` (forward + backward, multiply-add = 2 FLOPs).
 
     python benchmarks/bench_train.py [--steps 6] [--width 32] [--size 256] [--batch 8]
@@ -21,7 +24,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from annotool.train.device import autocast, cpu_has_native_bf16
+from annotool.train.device import autocast, cpu_has_fast_bf16, resolve_precision
 from annotool.train.losses import SegmentationLoss
 from annotool.train.model import ModelConfig, UNet
 
@@ -47,7 +50,7 @@ def make_step(width: int, precision: str, channels_last: bool):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        return float(loss)
+        return float(loss.detach())
 
     return step
 
@@ -64,13 +67,17 @@ def count_flops(width: int, size: int, batch: int) -> float:
 
 
 def measure(args: argparse.Namespace) -> None:
+    annotool_precision = resolve_precision("auto", torch.device("cpu"))
     variants = {
         "plain fp32 (NCHW)": make_step(args.width, "fp32", channels_last=False),
-        "annotool bf16 + channels_last": make_step(args.width, "bf16", channels_last=True),
+        f"annotool ({annotool_precision} + channels_last)": make_step(
+            args.width, annotool_precision, channels_last=True
+        ),
     }
+    if annotool_precision != "bf16":
+        variants["bf16 autocast + channels_last"] = make_step(args.width, "bf16", True)
     if args.all_variants:
-        variants["fp32 + channels_last"] = make_step(args.width, "fp32", channels_last=True)
-        variants["bf16 (NCHW)"] = make_step(args.width, "bf16", channels_last=False)
+        variants["bf16 autocast (NCHW)"] = make_step(args.width, "bf16", channels_last=False)
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(args.batch, 3, args.size, args.size, generator=generator)
     targets = torch.randint(0, NUM_CLASSES, (args.batch, args.size, args.size), generator=generator)
@@ -85,7 +92,7 @@ def measure(args: argparse.Namespace) -> None:
     flops_per_image = count_flops(args.width, args.size, 1)
     print(
         f"UNet width {args.width}, {args.size}x{args.size}, batch {args.batch}, "
-        f"{torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}"
+        f"{torch.get_num_threads()} threads, AMX bf16: {cpu_has_fast_bf16()}"
     )
     print(f"forward + backward: {flops_per_image / 1e9:.1f} GFLOP per image")
     baseline = None
@@ -113,9 +120,23 @@ def compare_quality(args: argparse.Namespace) -> None:
             run_dir = root / f"run_{precision}"
             main.main(
                 [
-                    "train", str(root / "dataset"), "--out", str(run_dir),
-                    "--epochs", str(args.quality_epochs), "--width", "16", "--size", "192",
-                    "--precision", precision, "--workers", "0", "--patience", "0", "-q",
+                    "train",
+                    str(root / "dataset"),
+                    "--out",
+                    str(run_dir),
+                    "--epochs",
+                    str(args.quality_epochs),
+                    "--width",
+                    "16",
+                    "--size",
+                    "192",
+                    "--precision",
+                    precision,
+                    "--workers",
+                    "0",
+                    "--patience",
+                    "0",
+                    "-q",
                 ],
                 standalone_mode=False,
             )

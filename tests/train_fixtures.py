@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from numpy.typing import NDArray
 from PIL import Image
 
 from annotool.voc import VocLayout, write_label_png
 
 CLASS_NAMES = ("_background_", "box", "bar")
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from threads, and on a busy machine OpenMP's waiting
+    between threads makes them many times slower; restored after the test."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def scene(

@@ -59,6 +59,12 @@ def start(context: DistributedContext, device: torch.device) -> torch.device:
     return device
 
 
+def wait_for_all(context: DistributedContext) -> None:
+    """Block until every rank gets here (nothing to wait for when running alone)."""
+    if context.is_distributed:
+        dist.barrier()
+
+
 def stop(context: DistributedContext) -> None:
     if context.is_distributed and dist.is_initialized():
         dist.destroy_process_group()

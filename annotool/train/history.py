@@ -51,6 +51,7 @@ def write_curves_png(path: Path, history: Sequence[EpochRow]) -> None:
     """Loss (train and val) and validation mIoU / pixel accuracy against the epoch."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     figure = Figure(figsize=(10, 4), dpi=100, layout="constrained")
@@ -68,6 +69,7 @@ def write_curves_png(path: Path, history: Sequence[EpochRow]) -> None:
     score_axes.legend(loc="lower right")
     for axes in (loss_axes, score_axes):
         axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     atomic_write_bytes(path, buffer.getvalue())

@@ -24,6 +24,9 @@ class SegmentationLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
+        if not (target != IGNORE_ID).any():
+            # A crop of padding and ignore only: cross-entropy's mean would be 0/0 = NaN.
+            return logits.sum() * 0.0
         cross_entropy = F.cross_entropy(
             logits, target, weight=self.class_weights, ignore_index=IGNORE_ID
         )

@@ -20,14 +20,14 @@ from annotool.errors import AnnotoolError, OutputExistsError
 from annotool.fileio import atomic_write_bytes
 from annotool.labels import voc_colormap
 from annotool.progress import ProgressCallback
-from annotool.train.checkpoint import load_checkpoint
+from annotool.train.checkpoint import CheckpointError, load_checkpoint
 from annotool.train.data import Normalization, image_to_tensor
 from annotool.train.device import (
+    MEMORY_FORMAT,
     Precision,
     autocast,
     resolve_device,
     resolve_precision,
-    uses_channels_last,
 )
 from annotool.train.model import ModelConfig, UNet
 from annotool.voc import IMAGE_SUFFIXES, label_png_bytes
@@ -62,11 +62,15 @@ class Predictor:
         checkpoint = load_checkpoint(Path(path))
         torch_device = resolve_device(device)
         resolved_precision = resolve_precision(precision, torch_device)
-        model = UNet(ModelConfig.from_dict(checkpoint["model_config"]))
-        model.load_state_dict(checkpoint["model_state"])
-        model.eval().to(torch_device)
-        if uses_channels_last(torch_device, resolved_precision):
-            model = model.to(memory_format=torch.channels_last)
+        try:
+            model = UNet(ModelConfig.from_dict(checkpoint["model_config"]))
+            model.load_state_dict(checkpoint["model_state"])
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(
+                f"{path}: its weights do not fit its model config ({type(error).__name__}: "
+                f"{str(error).splitlines()[0]}); the file is damaged or was edited"
+            ) from None
+        model.eval().to(device=torch_device, memory_format=MEMORY_FORMAT)
         return cls(
             model=model,
             class_names=tuple(checkpoint["class_names"]),
@@ -81,9 +85,8 @@ class Predictor:
         """Class ids ``(H, W)`` uint8 for an ``(H, W, 3)`` RGB uint8 image of any size."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise PredictInputError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-        pixels = self.normalization.apply(image_to_tensor(image)).unsqueeze(0).to(self.device)
-        if uses_channels_last(self.device, self.precision):
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        pixels = self.normalization.apply(image_to_tensor(image)).unsqueeze(0)
+        pixels = pixels.to(self.device).contiguous(memory_format=MEMORY_FORMAT)
         with autocast(self.device, self.precision):
             logits = self.model(pixels)
         return logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()

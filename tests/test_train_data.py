@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from train_fixtures import make_dataset, one_torch_thread  # noqa: F401
+
+from annotool.errors import DatasetError
+from annotool.train.data import Normalization, SegmentationDataset, augment
+from annotool.voc import write_label_png
+
+UNIT = Normalization(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _striped(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """An image whose red channel is bright exactly where the mask is class 1."""
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[:, (np.arange(width) // 8) % 2 == 1] = 1
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    image[..., 0] = np.where(mask == 1, 230, 20)
+    return image, mask
+
+
+@pytest.mark.parametrize("seed", range(6), ids=lambda seed: f"seed{seed}")
+def test_image_and_mask_get_the_same_geometry(seed: int) -> None:
+    image, mask = _striped(60, 80)
+    pixels, target = augment(image, mask, 48, UNIT, np.random.default_rng(seed))
+    assert pixels.shape == (3, 48, 48) and target.shape == (48, 48)
+    assert target.dtype == torch.int64
+    assert set(target.unique().tolist()) <= {0, 1, 255}  # 255: padding of a small scale
+    red = pixels[0]
+    # Away from the boundary, where bilinear and nearest resizing agree, classes match colour.
+    assert red[target == 1].median() > 0.6
+    assert red[target == 0].median() < 0.3
+
+
+def test_crops_larger_than_the_image_are_padded_with_ignore() -> None:
+    image, mask = _striped(10, 12)
+    pixels, target = augment(image, mask, 40, UNIT, np.random.default_rng(0))
+    assert pixels.shape == (3, 40, 40)
+    assert (target == 255).sum() > 40 * 40 - 2 * 10 * 12 * 1.4**2
+    assert torch.all(pixels[:, target == 255] == 0)
+
+
+def test_masks_keep_exact_class_ids() -> None:
+    rng = np.random.default_rng(1)
+    mask = rng.choice(np.array([0, 3, 7, 255], dtype=np.uint8), size=(30, 30))
+    image = rng.integers(0, 255, size=(30, 30, 3), dtype=np.uint8)
+    _, target = augment(image, mask, 24, UNIT, np.random.default_rng(2))
+    assert set(target.unique().tolist()) <= {0, 3, 7, 255}
+
+
+def test_normalization_uses_the_given_mean_and_std() -> None:
+    normalization = Normalization(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    image = torch.full((3, 2, 2), 0.75)
+    assert torch.allclose(normalization.apply(image), torch.ones(3, 2, 2))
+
+
+def test_augmentation_depends_on_seed_epoch_and_index_only(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data")
+    stems = layout.read_split("train")
+    first = SegmentationDataset(layout, stems, 3, UNIT, crop_size=24, seed=5)
+    second = SegmentationDataset(layout, stems, 3, UNIT, crop_size=24, seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(first[2], second[2], strict=True))
+    second.set_epoch(1)
+    assert not torch.equal(first[2][0], second[2][0])
+
+
+def test_validation_samples_are_full_size_and_unaugmented(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data", size=(33, 41))
+    dataset = SegmentationDataset(layout, layout.read_split("val"), 3, UNIT)
+    pixels, target = dataset[0]
+    assert pixels.shape == (3, 33, 41) and target.shape == (33, 41)
+
+
+def test_class_ids_beyond_class_names_are_refused(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data")
+    stem = layout.read_split("train")[0]
+    write_label_png(layout.class_mask_path(stem), np.full((32, 40), 7, dtype=np.uint8))
+    dataset = SegmentationDataset(layout, [stem], 3, UNIT)
+    with pytest.raises(DatasetError, match=r"class id 7.*lists 3 classes"):
+        dataset[0]
+
+
+def test_image_and_mask_of_different_sizes_are_refused(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data")
+    stem = layout.read_split("train")[0]
+    write_label_png(layout.class_mask_path(stem), np.zeros((20, 40), dtype=np.uint8))
+    with pytest.raises(DatasetError, match="must match"):
+        SegmentationDataset(layout, [stem], 3, UNIT)[0]

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from train_fixtures import CLASS_NAMES, make_dataset, one_torch_thread  # noqa: F401
+
+import annotool
+from annotool.errors import DatasetError, OutputExistsError
+from annotool.metrics import scores_from_confusion
+from annotool.train import loop
+from annotool.train.loop import (
+    EpochResult,
+    TrainingError,
+    TrainingObserver,
+    TrainOptions,
+    train,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _options(tmp_path: Path, **changes: object) -> TrainOptions:
+    options = TrainOptions(
+        dataset_dir=tmp_path / "data",
+        out_dir=tmp_path / "run",
+        epochs=2,
+        batch_size=2,
+        size=32,
+        width=4,
+        lr=1e-2,
+        precision="fp32",
+        device="cpu",
+        workers=0,
+    )
+    return replace(options, **changes)
+
+
+class _StopAfterEpoch(TrainingObserver):
+    """Interrupts training like Ctrl+C once ``epoch`` is written."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, result: EpochResult) -> None:
+        if result.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_two_epochs_lower_the_loss_and_write_a_safe_checkpoint(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    result = train(_options(tmp_path))
+
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
+    checkpoint = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert checkpoint["class_names"] == list(CLASS_NAMES)
+    assert checkpoint["model_config"]["width"] == 4
+    assert checkpoint["annotool_version"] == annotool.__version__
+    assert len(checkpoint["palette"]) == 3 and checkpoint["palette"][1] == [128, 0, 0]
+    assert set(checkpoint["normalization"]) == {"mean", "std"}
+    assert {"optimizer_state", "scheduler_state", "epoch", "best_miou"} <= set(checkpoint)
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert last["epoch"] == 2
+    with (tmp_path / "run" / "metrics.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert {"val_miou", "val_pixel_accuracy", "iou_box", "iou_bar"} <= set(rows[0])
+    assert (tmp_path / "run" / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_resume_continues_from_the_saved_epoch_as_if_never_stopped(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    uninterrupted = train(_options(tmp_path, out_dir=tmp_path / "straight"))
+    with pytest.raises(KeyboardInterrupt):
+        train(_options(tmp_path), _StopAfterEpoch(1))
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["epoch"] == 1
+
+    resumed = train(_options(tmp_path, resume=True))
+
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    assert resumed.history[1]["train_loss"] == pytest.approx(
+        uninterrupted.history[1]["train_loss"], rel=1e-5
+    )
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model_state"]
+    continued = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model_state"]
+    for name, tensor in straight.items():
+        assert torch.allclose(tensor.float(), continued[name].float(), atol=1e-5), name
+
+
+def test_a_used_run_directory_needs_resume_or_overwrite(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("earlier run")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        train(_options(tmp_path))
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    with pytest.raises(TrainingError, match=r"last\.pt.*does not exist"):
+        train(_options(tmp_path, resume=True))
+
+
+def test_missing_split_files_point_to_annotool_split(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data", split=False)
+    with pytest.raises(DatasetError, match="run 'annotool split"):
+        train(_options(tmp_path))
+
+
+def test_missing_class_names_are_explained(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data")
+    layout.class_names_path.unlink()
+    with pytest.raises(DatasetError, match=r"class_names\.txt does not exist"):
+        train(_options(tmp_path))
+
+
+def test_class_weights_file_must_match_the_classes(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    weights = tmp_path / "stats.json"
+    weights.write_text(json.dumps({"class_weights": {"median_frequency": [1.0, 2.0]}}))
+    with pytest.raises(TrainingError, match="give 2 values but the dataset has 3 classes"):
+        train(_options(tmp_path, class_weights=str(weights)))
+
+
+def test_auto_class_weights_come_from_the_training_split(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    train(_options(tmp_path, epochs=1, class_weights="auto"))
+    training = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training"]
+    weights = training["class_weights"]
+    assert len(weights) == 3
+    assert weights[0] < weights[2]  # background is the most frequent class
+
+
+def test_split_entries_without_files_are_reported_before_training(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data")
+    layout.image_path(layout.read_split("train")[0]).unlink()
+    with pytest.raises(DatasetError, match=r"lists images whose files are missing: .*scene_00"):
+        train(_options(tmp_path))
+
+
+def test_training_stops_after_patience_epochs_without_improvement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_dataset(tmp_path / "data")
+    unchanging = scores_from_confusion(np.eye(3, dtype=np.int64), CLASS_NAMES)
+    monkeypatch.setattr(loop, "scores_from_confusion", lambda confusion, names: unchanging)
+
+    result = train(_options(tmp_path, epochs=5, patience=2))
+
+    assert result.stopped_early
+    assert (result.best_epoch, result.last_epoch) == (1, 3)

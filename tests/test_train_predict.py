@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from train_fixtures import one_torch_thread  # noqa: F401
+
+from annotool.labels import voc_colormap
+from annotool.train.checkpoint import CheckpointError, build_checkpoint, save_checkpoint
+from annotool.train.model import ModelConfig, UNet
+from annotool.train.predict import (
+    PredictInputError,
+    Predictor,
+    collect_images,
+    predict_images,
+)
+from annotool.voc import read_label_png
+
+CLASS_NAMES = ("_background_", "cat", "dog")
+EXIF_ORIENTATION = 0x0112
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained width-4 UNet saved as annotool saves checkpoints."""
+    torch.manual_seed(0)
+    config = ModelConfig(num_classes=3, width=4)
+    path = tmp_path_factory.mktemp("checkpoint") / "best.pt"
+    save_checkpoint(
+        path,
+        build_checkpoint(
+            model_state=UNet(config).state_dict(),
+            model_config=config.to_dict(),
+            class_names=CLASS_NAMES,
+            palette=voc_colormap()[:3].tolist(),
+            normalization={"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+            epoch=1,
+            best_miou=0.5,
+            best_epoch=1,
+            history=[],
+            training={},
+        ),
+    )
+    return path
+
+
+def _photo(path: Path, width: int, height: int, orientation: int | None = None) -> Path:
+    pixels = np.random.default_rng(0).integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[EXIF_ORIENTATION] = orientation
+    image.save(path, exif=exif)
+    return path
+
+
+def test_predictor_exposes_classes_and_palette(checkpoint_path: Path) -> None:
+    predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision="fp32")
+    assert predictor.class_names == CLASS_NAMES
+    assert predictor.palette.shape == (3, 3) and predictor.palette.dtype == np.uint8
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_predict_returns_class_ids_at_the_input_size(checkpoint_path: Path, precision: str) -> None:
+    predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision=precision)
+    image = np.random.default_rng(1).integers(0, 255, size=(37, 53, 3), dtype=np.uint8)
+    mask = predictor.predict(image)
+    assert mask.shape == (37, 53) and mask.dtype == np.uint8
+    assert mask.max() < 3
+
+
+def test_masks_follow_exif_orientation_and_keep_the_photo_size(
+    checkpoint_path: Path, tmp_path: Path
+) -> None:
+    upright = _photo(tmp_path / "upright.png", width=41, height=29)
+    rotated = _photo(tmp_path / "rotated.jpg", width=41, height=29, orientation=6)
+    predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision="fp32")
+
+    written = predict_images(predictor, [upright, rotated], tmp_path / "out", overlay=True)
+
+    assert [path.name for path in written] == ["upright.png", "rotated.png"]
+    assert read_label_png(written[0]).shape == (29, 41)
+    assert read_label_png(written[1]).shape == (41, 29)  # turned upright: 29 wide, 41 high
+    with Image.open(written[0]) as mask:
+        assert mask.mode == "P"
+        assert mask.getpalette()[3:6] == [128, 0, 0]
+    with Image.open(tmp_path / "out" / "rotated_overlay.jpg") as overlay:
+        assert overlay.size == (29, 41)
+
+
+def test_folders_expand_to_their_images_sorted(tmp_path: Path) -> None:
+    for name in ("b.jpg", "a.png", "notes.txt"):
+        (tmp_path / "photos").mkdir(exist_ok=True)
+        (tmp_path / "photos" / name).write_bytes(b"")
+    single = _photo(tmp_path / "c.jpg", 4, 4)
+    found = collect_images([tmp_path / "photos", single])
+    assert [path.name for path in found] == ["a.png", "b.jpg", "c.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", r"input .*nothing\.jpg does not exist"),
+        ("empty-folder", "holds no images"),
+        ("same-stem", "have the same name 'x'"),
+    ],
+    ids=["missing", "empty-folder", "same-stem"],
+)
+def test_bad_inputs_are_reported(tmp_path: Path, setup: str, message: str) -> None:
+    inputs = {
+        "missing": [tmp_path / "nothing.jpg"],
+        "empty-folder": [tmp_path],
+        "same-stem": [tmp_path / "x.jpg", tmp_path / "x.png"],
+    }[setup]
+    if setup == "same-stem":
+        for path in inputs:
+            path.write_bytes(b"")
+    with pytest.raises(PredictInputError, match=message):
+        collect_images(inputs)
+
+
+def test_an_unreadable_image_is_named(checkpoint_path: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision="fp32")
+    with pytest.raises(PredictInputError, match=r"cannot read image .*broken\.jpg"):
+        predict_images(predictor, [broken], tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        (b"garbage", "not a readable annotool checkpoint"),
+        ({"weights": torch.zeros(1)}, "lacks format, model_state"),
+    ],
+    ids=["missing", "garbage", "foreign-dict"],
+)
+def test_bad_checkpoints_are_reported(tmp_path: Path, content: object, message: str) -> None:
+    path = tmp_path / "model.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        buffer = io.BytesIO()
+        torch.save(content, buffer)
+        path.write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointError, match=message):
+        Predictor.from_checkpoint(path, device="cpu")
+
+
+def test_weights_that_do_not_fit_the_config_are_reported(
+    checkpoint_path: Path, tmp_path: Path
+) -> None:
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    checkpoint["model_config"]["width"] = 8
+    edited = tmp_path / "edited.pt"
+    save_checkpoint(edited, checkpoint)
+    with pytest.raises(CheckpointError, match="weights do not fit its model config"):
+        Predictor.from_checkpoint(edited, device="cpu")
