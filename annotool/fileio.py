@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from annotool.errors import OutputExistsError
+from annotool.errors import AnnotoolError, OutputExistsError
 
 TEMP_MARKER = ".annotool-tmp"
 """Part of every temporary file and directory name annotool creates."""
@@ -158,3 +158,16 @@ def _replace_dir(new: Path, target: Path) -> None:
         os.replace(retired, target)
         raise
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def read_utf8(path: Path, error: type[AnnotoolError]) -> str:
+    """The text of a UTF-8 file (a leading BOM dropped), or ``error`` saying what is wrong."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as decode_error:
+        raise error(
+            f"{path} is not UTF-8 text ({decode_error.reason} at byte {decode_error.start}); "
+            "save it as UTF-8"
+        ) from None
+    except OSError as os_error:
+        raise error(f"cannot read {path}: {os_error.strerror}") from None

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from annotool.errors import LabelsError
+from annotool.fileio import read_utf8
 
 IGNORE_LABEL = "__ignore__"
 BACKGROUND_LABEL = "_background_"
@@ -135,14 +136,7 @@ def load_labels(spec: str | Path) -> LabelSet:
     """
     path = Path(spec)
     if path.is_file():
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise LabelsError(
-                f"{path} is not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8"
-            ) from None
-        except OSError as error:
-            raise LabelsError(f"cannot read labels file {path}: {error.strerror}") from None
+        text = read_utf8(path, LabelsError)
         return parse_labels(text, source=str(path))
     spec_text = str(spec)
     if "," not in spec_text:

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from annotool.errors import DatasetError
-from annotool.fileio import atomic_write, atomic_write_text
+from annotool.fileio import atomic_write, atomic_write_text, read_utf8
 from annotool.labels import IGNORE_ID, voc_palette
 
 IMAGES_DIR = "JPEGImages"
@@ -164,7 +164,7 @@ class VocLayout:
         path = self.class_names_path
         if not path.is_file():
             return None
-        names = _read_text(path).splitlines()
+        names = read_utf8(path, DatasetError).splitlines()
         while names and not names[-1].strip():
             names.pop()
         return [name.strip() for name in names]
@@ -189,25 +189,13 @@ class VocLayout:
                 f"{path} does not exist; run 'annotool split {self.root}' to create "
                 "train/val split files"
             )
-        return [line.strip() for line in _read_text(path).splitlines() if line.strip()]
+        return [line.strip() for line in read_utf8(path, DatasetError).splitlines() if line.strip()]
 
     def write_split(self, split: str, stems: list[str], fold: int | None = None) -> None:
         """Write a split file: the stems sorted, one per line."""
         atomic_write_text(
             self.split_path(split, fold), "".join(f"{stem}\n" for stem in sorted(stems))
         )
-
-
-def _read_text(path: Path) -> str:
-    """A UTF-8 text file of the dataset, a leading BOM dropped."""
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DatasetError(
-            f"{path} is not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8"
-        ) from None
-    except OSError as error:
-        raise DatasetError(f"cannot read {path}: {error.strerror}") from None
 
 
 def read_label_png(path: Path) -> NDArray[np.uint8]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from labelme_factory import write_annotation
 from PIL import Image
 
 LABELME_FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "labelme"
@@ -40,21 +40,10 @@ def write_labelme(tmp_path: Path) -> WriteLabelme:
         **fields: object,
     ) -> Path:
         height, width = size
-        image_name = f"{name}{image_suffix}"
         gradient = np.arange(height * width, dtype=np.uint8).reshape(height, width)
-        Image.fromarray(np.stack([gradient] * 3, axis=2)).save(tmp_path / image_name)
-        document: dict[str, object] = {
-            "version": "5.5.0",
-            "flags": {},
-            "shapes": shapes,
-            "imagePath": image_name,
-            "imageData": None,
-            "imageHeight": height,
-            "imageWidth": width,
-        }
-        document.update(fields)
-        json_path = tmp_path / f"{name}.json"
-        json_path.write_text(json.dumps(document), encoding="utf-8")
-        return json_path
+        image = Image.fromarray(np.stack([gradient] * 3, axis=2))
+        return write_annotation(
+            tmp_path, name, shapes, height, width, image=image, image_suffix=image_suffix, **fields
+        )
 
     return write
