@@ -9,7 +9,6 @@ every file is reported.
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from annotool.check import FileCheck, find_annotation_files, read_checked, unused_classes
 from annotool.errors import AnnotationError, AnnotoolError, InvalidInputError, Problem
@@ -31,6 +29,7 @@ from annotool.rasterize import rasterize
 from annotool.tables import text_table
 from annotool.visualize import grayscale, overlay_jpeg
 from annotool.voc import VocLayout, label_png_bytes, mask_values
+from annotool.voc import jpeg_bytes as encode_jpeg
 
 JPEG_QUALITY = 95
 
@@ -220,7 +219,7 @@ def write_example(
             f"hold ids up to {IGNORE_ID - 1}; pass --no-objects to write class masks only"
         )
 
-    _write(layout.image_path(stem), jpeg_bytes or _jpeg_bytes(pixels))
+    _write(layout.image_path(stem), jpeg_bytes or encode_jpeg(pixels, JPEG_QUALITY))
     class_values = mask_values(class_label)
     _write(layout.class_mask_path(stem), label_png_bytes(class_values))
     if options.objects:
@@ -249,12 +248,6 @@ def _write(path: Path, data: bytes) -> None:
     # The whole dataset is staged and renamed into place at the end, so single files
     # need no temporary name of their own here.
     path.write_bytes(data)
-
-
-def _jpeg_bytes(pixels: NDArray[np.uint8]) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return buffer.getvalue()
 
 
 def format_pixel_shares(result: ConvertResult) -> str:

@@ -24,7 +24,6 @@ images leaves the earlier ones unchanged.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from PIL import Image, ImageDraw
 
 from annotool.fileio import atomic_write_bytes, atomic_write_text
 from annotool.labels import BACKGROUND_LABEL, IGNORE_LABEL
+from annotool.voc import jpeg_bytes
 
 CLASS_NAMES = ("disc", "square", "triangle")
 """The object classes, in class-id order after ``_background_``."""
@@ -108,7 +108,7 @@ def make_labelme_dataset(
     for index in range(num_images):
         stem = f"{prefix}_{index:04d}"
         image, shapes = make_scene(seed, index, size)
-        atomic_write_bytes(out_dir / f"{stem}.jpg", encode_jpeg(image))
+        atomic_write_bytes(out_dir / f"{stem}.jpg", jpeg_bytes(image, JPEG_QUALITY))
         atomic_write_text(out_dir / f"{stem}.json", labelme_json(shapes, f"{stem}.jpg", image))
     atomic_write_text(out_dir / "labels.txt", labels_text())
     return out_dir
@@ -163,12 +163,6 @@ def labelme_json(shapes: list[SceneShape], image_name: str, image: NDArray[np.ui
         "imageWidth": int(image.shape[1]),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-def encode_jpeg(image: NDArray[np.uint8]) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image, mode="RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return buffer.getvalue()
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> FloatImage:

@@ -9,7 +9,6 @@ than ``imgviz.label2rgb`` on the same image.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from functools import cache
 
@@ -18,9 +17,10 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 from annotool.labels import IGNORE_ID, voc_colormap
-from annotool.voc import mask_values
+from annotool.voc import jpeg_bytes, mask_values
 
 LEGEND_FONT_SIZE = 15
+OVERLAY_JPEG_QUALITY = 90
 _LEGEND_PADDING = 4
 _SWATCH_GAP = 4
 
@@ -64,9 +64,7 @@ def overlay_jpeg(
     label: NDArray[np.integer], background: NDArray[np.uint8], label_names: Sequence[str]
 ) -> bytes:
     """``overlay`` with a legend, encoded as JPEG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(overlay(label, background, label_names)).save(buffer, format="JPEG")
-    return buffer.getvalue()
+    return jpeg_bytes(overlay(label, background, label_names), OVERLAY_JPEG_QUALITY)
 
 
 @cache

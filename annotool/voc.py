@@ -256,6 +256,13 @@ def label_png_bytes(label: NDArray[np.integer]) -> bytes:
     return buffer.getvalue()
 
 
+def jpeg_bytes(pixels: NDArray[np.uint8], quality: int = 95) -> bytes:
+    """Encode ``(H, W, 3)`` RGB (or ``(H, W)`` greyscale) pixels as JPEG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def write_label_png(path: Path, label: NDArray[np.integer]) -> None:
     """Atomically write an ``(H, W)`` label array as a VOC-palettized PNG (see label_png_bytes)."""
     data = label_png_bytes(label)

@@ -6,7 +6,6 @@ uses it too): ``(H, W, 3)`` RGB uint8 in, ``(H, W)`` uint8 class ids out.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from annotool.errors import AnnotoolError, OutputExistsError
 from annotool.fileio import atomic_write_bytes
-from annotool.labels import voc_colormap
 from annotool.progress import ProgressCallback
 from annotool.train.checkpoint import CheckpointError, load_checkpoint
 from annotool.train.data import Normalization, image_to_tensor
@@ -30,10 +28,10 @@ from annotool.train.device import (
     resolve_precision,
 )
 from annotool.train.model import ModelConfig, UNet
+from annotool.visualize import overlay_jpeg
 from annotool.voc import IMAGE_SUFFIXES, label_png_bytes
 
 OVERLAY_SUFFIX = "_overlay.jpg"
-OVERLAY_ALPHA = 0.5
 
 
 class PredictInputError(AnnotoolError):
@@ -138,38 +136,6 @@ def collect_images(inputs: Sequence[Path]) -> list[Path]:
     return images
 
 
-def overlay_image(
-    image: NDArray[np.uint8], mask: NDArray[np.uint8], predictor: Predictor
-) -> NDArray[np.uint8]:
-    """The mask's colours blended over the photo, with a legend of the classes present."""
-    import imgviz
-
-    font_size = max(12, min(image.shape[:2]) // 25)
-    return np.asarray(
-        imgviz.label2rgb(
-            mask.astype(np.int32),
-            image=image,
-            alpha=OVERLAY_ALPHA,
-            label_names=list(predictor.class_names),
-            font_size=font_size,
-            colormap=_full_colormap(predictor.palette),
-            loc="rb",
-        )
-    )
-
-
-def _full_colormap(palette: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    colormap = voc_colormap().copy()
-    colormap[: len(palette)] = palette
-    return colormap
-
-
-def _jpeg_bytes(image: NDArray[np.uint8]) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
 def predict_images(
     predictor: Predictor,
     image_paths: Sequence[Path],
@@ -193,7 +159,7 @@ def predict_images(
         if overlay:
             atomic_write_bytes(
                 out_dir / f"{path.stem}{OVERLAY_SUFFIX}",
-                _jpeg_bytes(overlay_image(image, mask, predictor)),
+                overlay_jpeg(mask, image, predictor.class_names),
             )
         written.append(mask_path)
         if progress is not None:
