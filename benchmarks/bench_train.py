@@ -31,13 +31,13 @@ from annotool.train.model import ModelConfig, UNet
 NUM_CLASSES = 4
 
 
-def make_step(width: int, precision: str, channels_last: bool):
-    """A closure running one AdamW training step, and the batch it trains on."""
+def make_step(width: int, precision: str, channels_last: bool, foreach: bool = False):
+    """A closure running one AdamW training step (``foreach`` as annotool's trainer uses)."""
     torch.manual_seed(0)
     model = UNet(ModelConfig(num_classes=NUM_CLASSES, width=width))
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=foreach)
     criterion = SegmentationLoss()
     device = torch.device("cpu")
 
@@ -70,8 +70,8 @@ def measure(args: argparse.Namespace) -> None:
     annotool_precision = resolve_precision("auto", torch.device("cpu"))
     variants = {
         "plain fp32 (NCHW)": make_step(args.width, "fp32", channels_last=False),
-        f"annotool ({annotool_precision} + channels_last)": make_step(
-            args.width, annotool_precision, channels_last=True
+        f"annotool ({annotool_precision} + channels_last + foreach AdamW)": make_step(
+            args.width, annotool_precision, channels_last=True, foreach=True
         ),
     }
     if annotool_precision != "bf16":
