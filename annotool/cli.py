@@ -451,8 +451,21 @@ def stats(
 
 # --- train, predict (annotool.train) ---
 
-
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: the GPU when there is one, else the CPU.",
+)
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(("auto", "fp32", "bf16", "fp16")),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 on GPUs that support it (fp16 on older ones) and on CPUs with AMX; "
+    "fp32 elsewhere, where bf16 is slower.",
+)
 
 
 class _TrainProgress:
@@ -556,16 +569,8 @@ def _score(value: float) -> str:
     help="UNet base channels, doubling at each of the 4 levels (16 learns fastest on a "
     "CPU; try 32 on a GPU).",
 )
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
-@click.option(
-    "--precision",
-    type=click.Choice(TRAIN_PRECISIONS),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 on GPUs and CPUs with native bf16, fp16 on older GPUs, else fp32.",
-)
+@device_option
+@precision_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Makes CPU runs repeatable.")
 @click.option(
     "--class-weights",
@@ -668,16 +673,8 @@ def train(
     help="Folder for the masks <stem>.png (and overlays <stem>_overlay.jpg).",
 )
 @click.option("--overlay", is_flag=True, help="Also write each mask blended over its photo.")
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
-@click.option(
-    "--precision",
-    type=click.Choice(TRAIN_PRECISIONS),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 on GPUs and CPUs with native bf16, fp16 on older GPUs, else fp32.",
-)
+@device_option
+@precision_option
 @quiet_option
 @reports_errors
 def predict(
@@ -704,9 +701,6 @@ def predict(
 
 
 # --- evaluate (annotool.metrics) ---
-
-
-EVALUATE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @main.command()
@@ -738,20 +732,8 @@ EVALUATE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write a confusion-matrix heatmap (row-normalized) to this PNG file.",
 )
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where CHECKPOINT runs.",
-)
-@click.option(
-    "--precision",
-    type=click.Choice(EVALUATE_PRECISIONS),
-    default="auto",
-    show_default=True,
-    help="Numeric precision CHECKPOINT runs in (auto: bf16 where supported).",
-)
+@device_option
+@precision_option
 @quiet_option
 @reports_errors
 def evaluate(
