@@ -205,9 +205,9 @@ def write_example(
     stem = annotation.path.stem
     # Decoding the photo is the slowest step; a plain RGB JPEG is copied as it is, so it
     # is decoded only when the visualizations need its pixels.
-    jpeg_bytes = copyable_jpeg_bytes(annotation)
+    jpeg_bytes = None if options.visualizations else copyable_jpeg_bytes(annotation)
     pixels = None
-    if jpeg_bytes is None or options.visualizations:
+    if jpeg_bytes is None:
         image = load_image(annotation)
         pixels = image.pixels
         jpeg_bytes = image.jpeg_bytes
