@@ -1,4 +1,4 @@
-"""Checking a folder of labelme annotations against a class list, without converting.
+"""Finding labelme annotation files and checking them against a class list.
 
 Every problem in every file is collected (not just the first), each naming its file and
 shape, so one run tells the annotator everything to fix. ``annotool convert`` runs the
@@ -7,33 +7,91 @@ same checks before it writes anything.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 from annotool.errors import AnnotoolError, Problem
-from annotool.labelme import Annotation, read_annotation
+from annotool.labelme import Annotation, read_annotation, read_labelme_json
 from annotool.labels import IGNORE_LABEL, LabelSet
 from annotool.parallel import map_in_order
 from annotool.progress import ProgressCallback
+from annotool.rasterize import shape_box
+
+JSON_SUFFIX = ".json"
 
 
-def find_annotation_files(json_dir: Path, recursive: bool = False) -> list[Path]:
-    """The labelme JSON files in ``json_dir`` (and its subfolders if ``recursive``), sorted.
+@dataclass(frozen=True)
+class AnnotationFiles:
+    """The labelme files a command reads, resolved once from its inputs.
 
-    Raises AnnotoolError when the folder is missing, holds no JSON file, or two files
-    share a stem (their outputs would overwrite each other).
+    ``files`` is sorted, without repeats, no two sharing a stem; ``warnings`` lists what
+    the inputs held that is not read (a folder whose name ends in ``.json``).
     """
-    json_dir = Path(json_dir)
-    if not json_dir.is_dir():
-        raise AnnotoolError(f"annotation folder {json_dir} does not exist")
-    pattern = "**/*.json" if recursive else "*.json"
-    files = sorted(path for path in json_dir.glob(pattern) if path.is_file())
-    if not files:
-        hint = "" if recursive else " (pass --recursive to search subfolders)"
-        raise AnnotoolError(f"no labelme .json files found in {json_dir}{hint}")
+
+    files: tuple[Path, ...]
+    warnings: tuple[Problem, ...] = ()
+
+
+AnnotationInputs = AnnotationFiles | Path | Sequence[Path]
+"""What the core functions take: inputs already resolved, or files and folders to resolve."""
+
+
+def find_annotation_files(inputs: AnnotationInputs, recursive: bool = False) -> AnnotationFiles:
+    """The labelme JSON files that ``inputs`` (a folder, a file, or several of both) name.
+
+    A folder contributes its ``*.json`` files (any case), and those of its subfolders if
+    ``recursive``. Inputs already resolved are returned as they are. Raises
+    AnnotoolError when an input is missing or not a JSON file, when nothing is found, or
+    when two files share a stem (their outputs would overwrite each other).
+    """
+    if isinstance(inputs, AnnotationFiles):
+        return inputs
+    paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+    found: set[Path] = set()
+    warnings: list[Problem] = []
+    for path in paths:
+        if path.is_dir():
+            _add_folder(path, recursive, found, warnings)
+        elif path.is_file() and path.suffix.lower() == JSON_SUFFIX:
+            found.add(path)
+        elif path.exists():
+            raise AnnotoolError(f"{path} is not a labelme .json file or a folder of them")
+        else:
+            raise AnnotoolError(f"annotation input {path} does not exist")
+    if not found:
+        where = ", ".join(str(path) for path in paths)
+        searched_folders = any(path.is_dir() for path in paths)
+        hint = (
+            "" if recursive or not searched_folders else " (pass --recursive to search subfolders)"
+        )
+        raise AnnotoolError(f"no labelme .json files found in {where}{hint}")
+    files = sorted(found)
+    _refuse_stem_clashes(files)
+    return AnnotationFiles(tuple(files), tuple(sorted(warnings, key=lambda w: w.path)))
+
+
+def _add_folder(folder: Path, recursive: bool, found: set[Path], warnings: list[Problem]) -> None:
+    entries = folder.rglob("*") if recursive else folder.iterdir()
+    for entry in entries:
+        if entry.suffix.lower() != JSON_SUFFIX:
+            continue
+        if entry.is_file():
+            found.add(entry)
+        elif entry.is_dir():
+            warnings.append(
+                Problem(
+                    entry,
+                    "a folder whose name ends in .json is not read as an annotation; "
+                    "rename it if it is not meant to be one",
+                    severity="warning",
+                )
+            )
+
+
+def _refuse_stem_clashes(files: Sequence[Path]) -> None:
     by_stem: dict[str, list[Path]] = {}
     for path in files:
         by_stem.setdefault(path.stem, []).append(path)
@@ -47,7 +105,6 @@ def find_annotation_files(json_dir: Path, recursive: bool = False) -> list[Path]
             "several annotation files share a name, so their outputs would overwrite each "
             f"other; rename them:\n{listing}"
         )
-    return files
 
 
 @dataclass(frozen=True)
@@ -97,10 +154,32 @@ class CheckReport:
 
 
 def read_checked(path: Path, labels: LabelSet | None) -> tuple[Annotation | None, FileCheck]:
-    """Read and check one annotation file: JSON, shapes, labels, image."""
+    """Read and check one annotation file: JSON, shapes, labels, image, and a warning for
+    each shape that lies outside the image."""
     annotation, problems = read_annotation(path, labels)
-    used = frozenset(shape.label for shape in annotation.shapes) if annotation else frozenset()
+    if annotation is None:
+        return None, FileCheck(path=path, problems=tuple(problems), labels_used=frozenset())
+    problems += shapes_outside_image(annotation)
+    used = frozenset(shape.label for shape in annotation.shapes)
     return annotation, FileCheck(path=path, problems=tuple(problems), labels_used=used)
+
+
+def shapes_outside_image(annotation: Annotation) -> list[Problem]:
+    """A warning for each shape that paints no pixel because it lies outside the image."""
+    if annotation.image_size is None:
+        return []
+    height, width = annotation.image_size
+    return [
+        Problem(
+            annotation.path,
+            f"the shape lies entirely outside the {width}x{height} image, so it paints "
+            "nothing; move it onto the image or delete it",
+            shape_index=shape.index,
+            severity="warning",
+        )
+        for shape in annotation.shapes
+        if shape_box(shape, height, width) is None
+    ]
 
 
 def check_file(path: Path, labels: LabelSet | None) -> FileCheck:
@@ -128,20 +207,21 @@ def unused_class_warnings(labels: LabelSet, files: Sequence[FileCheck]) -> list[
 
 
 def check_annotations(
-    json_dir: Path,
+    inputs: AnnotationInputs,
     labels: LabelSet,
     recursive: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
 ) -> CheckReport:
-    """Run every check on every annotation file in ``json_dir``."""
-    files = find_annotation_files(json_dir, recursive)
-    checks = list(map_in_order(partial(check_file, labels=labels), files, workers, progress))
-    return CheckReport(files=checks, warnings=unused_class_warnings(labels, checks))
+    """Run every check on every annotation file of ``inputs`` (see find_annotation_files)."""
+    found = find_annotation_files(inputs, recursive)
+    checks = list(map_in_order(partial(check_file, labels=labels), found.files, workers, progress))
+    warnings = [*found.warnings, *unused_class_warnings(labels, checks)]
+    return CheckReport(files=checks, warnings=warnings)
 
 
 def labels_in_use(
-    json_dir: Path,
+    inputs: AnnotationInputs,
     recursive: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
@@ -150,7 +230,7 @@ def labels_in_use(
 
     Only the JSON is read (not the images), since only the labels matter here.
     """
-    files = find_annotation_files(json_dir, recursive)
+    files = find_annotation_files(inputs, recursive).files
     labels: set[str] = set()
     problems: list[Problem] = []
     for path, outcome in zip(
@@ -165,12 +245,9 @@ def labels_in_use(
 
 def _read_labels(path: Path) -> set[str] | str:
     """The labels of one file's shapes, or a message saying why the file cannot be read."""
-    try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError) as error:
-        return f"cannot read labelme JSON: {error}"
-    shapes = document.get("shapes") if isinstance(document, dict) else None
-    if not isinstance(shapes, list):
-        return "not a labelme file: it has no 'shapes' list"
+    document = read_labelme_json(path)
+    if isinstance(document, Problem):
+        return document.message
+    shapes = cast(list[object], document["shapes"])
     labels = {shape.get("label") for shape in shapes if isinstance(shape, dict)}
     return {label for label in labels if isinstance(label, str) and label} - {IGNORE_LABEL}

@@ -18,7 +18,12 @@ from typing import Any, TypeVar
 import click
 
 from annotool import __version__
-from annotool.check import check_annotations, find_annotation_files, labels_in_use
+from annotool.check import (
+    AnnotationFiles,
+    check_annotations,
+    find_annotation_files,
+    labels_in_use,
+)
 from annotool.convert import ConvertOptions, convert_dataset, format_pixel_shares
 from annotool.errors import AnnotoolError, LabelsError
 from annotool.fileio import atomic_write_text
@@ -90,7 +95,7 @@ labels_option = click.option(
     help="labels.txt (__ignore__, _background_, then the classes) or a comma-separated list.",
 )
 recursive_option = click.option(
-    "--recursive", is_flag=True, help="Also read .json files in subfolders of JSON_DIR."
+    "--recursive", is_flag=True, help="Also read .json files in subfolders of the folders given."
 )
 workers_option = click.option(
     "--workers",
@@ -99,9 +104,17 @@ workers_option = click.option(
     show_default="all CPUs",
     help="Files processed in parallel.",
 )
-json_dir_argument = click.argument(
-    "json_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
+inputs_argument = click.argument(
+    "inputs", nargs=-1, required=True, metavar="INPUT...", type=click.Path(path_type=Path)
 )
+
+
+def _find_inputs(inputs: tuple[Path, ...], recursive: bool) -> AnnotationFiles:
+    """Resolve the labelme files once; warn about what is not read."""
+    found = find_annotation_files(inputs, recursive)
+    for warning in found.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return found
 
 
 def _load_labels_option(labels_spec: str) -> LabelSet:
@@ -112,7 +125,7 @@ def _load_labels_option(labels_spec: str) -> LabelSet:
 
 
 @main.command()
-@json_dir_argument
+@inputs_argument
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @labels_option
 @click.option(
@@ -129,7 +142,7 @@ def _load_labels_option(labels_spec: str) -> LabelSet:
 @quiet_option
 @reports_errors
 def convert(
-    json_dir: Path,
+    inputs: tuple[Path, ...],
     out_dir: Path,
     labels_spec: str,
     objects: bool,
@@ -141,18 +154,19 @@ def convert(
     workers: int,
     quiet: bool,
 ) -> None:
-    """Convert labelme JSON files in JSON_DIR into a VOC-style dataset in OUT_DIR.
+    """Convert labelme annotations into a VOC-style dataset in OUT_DIR.
 
+    INPUT is a folder of labelme .json files, a .json file, or several of both.
     Writes JPEGImages/, SegmentationClass/ (palettized PNG, pixel = class id, 255 =
     __ignore__), SegmentationObject/, visualizations and class_names.txt. Every file is
     checked first; by default any invalid file means nothing is written.
     """
     labels = _load_labels_option(labels_spec)
     options = ConvertOptions(objects=objects, visualizations=viz, npy=npy)
-    total = len(find_annotation_files(json_dir, recursive))
-    with progress_bar(total, "Converting", quiet) as progress:
+    found = _find_inputs(inputs, recursive)
+    with progress_bar(len(found.files), "Converting", quiet) as progress:
         result = convert_dataset(
-            json_dir,
+            found,
             out_dir,
             labels,
             options,
@@ -180,7 +194,7 @@ def convert(
 
 
 @main.command()
-@json_dir_argument
+@inputs_argument
 @labels_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @recursive_option
@@ -188,17 +202,23 @@ def convert(
 @quiet_option
 @reports_errors
 def check(
-    json_dir: Path, labels_spec: str, as_json: bool, recursive: bool, workers: int, quiet: bool
+    inputs: tuple[Path, ...],
+    labels_spec: str,
+    as_json: bool,
+    recursive: bool,
+    workers: int,
+    quiet: bool,
 ) -> None:
-    """Check the labelme files in JSON_DIR against LABELS without converting.
+    """Check labelme files against LABELS without converting.
 
+    INPUT is a folder of labelme .json files, a .json file, or several of both.
     Reports every problem with its file and shape index; exits 1 on any error. Warnings
-    (classes never used) do not fail.
+    (classes never used, folders named *.json) do not fail.
     """
     labels = _load_labels_option(labels_spec)
-    total = len(find_annotation_files(json_dir, recursive))
-    with progress_bar(total, "Checking", quiet) as progress:
-        report = check_annotations(json_dir, labels, recursive, workers, progress)
+    found = find_annotation_files(inputs, recursive)
+    with progress_bar(len(found.files), "Checking", quiet) as progress:
+        report = check_annotations(found, labels, recursive, workers, progress)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -215,7 +235,7 @@ def check(
 
 
 @main.command("labels")
-@json_dir_argument
+@inputs_argument
 @click.option(
     "-o",
     "--output",
@@ -224,13 +244,13 @@ def check(
 )
 @recursive_option
 @reports_errors
-def labels_command(json_dir: Path, output: Path | None, recursive: bool) -> None:
-    """Write a labels file from the labels used in JSON_DIR's annotations.
+def labels_command(inputs: tuple[Path, ...], output: Path | None, recursive: bool) -> None:
+    """Write a labels file from the labels used in the annotations (folders or .json files).
 
     Lists __ignore__, _background_, then every other label sorted: a start for people
     who annotated before writing a labels file.
     """
-    used, problems = labels_in_use(json_dir, recursive)
+    used, problems = labels_in_use(_find_inputs(inputs, recursive))
     for problem in problems:
         click.echo(f"warning: skipped {problem}", err=True)
     text = labels_from_names(used).to_text()
@@ -427,8 +447,11 @@ def stats(
             raise click.BadParameter(
                 "--split needs a converted dataset, not a labelme folder", param_hint="--split"
             )
-        with progress_bar(len(list(dataset_dir.glob("*.json"))), "Reading", quiet) as progress:
-            result = stats_core.labelme_stats(dataset_dir, progress=progress, workers=workers)
+        found = find_annotation_files(dataset_dir)
+        with progress_bar(len(found.files), "Reading", quiet) as progress:
+            result = stats_core.labelme_stats(
+                dataset_dir, progress=progress, workers=workers, files=found
+            )
         table = stats_core.format_labelme_table(result)
     else:
         total = stats_core.count_images(dataset_dir, split)

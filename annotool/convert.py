@@ -1,4 +1,4 @@
-"""Converting a folder of labelme annotations into a VOC-style segmentation dataset.
+"""Converting labelme annotations into a VOC-style segmentation dataset.
 
 The dataset is built in a staging directory beside ``OUT_DIR`` and moved into place only
 when every file has been converted, so a failed or interrupted run never leaves a
@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from annotool.check import FileCheck, find_annotation_files, read_checked, unused_classes
+from annotool.check import (
+    AnnotationInputs,
+    FileCheck,
+    find_annotation_files,
+    read_checked,
+    unused_classes,
+)
 from annotool.errors import AnnotationError, AnnotoolError, InvalidInputError, Problem
 from annotool.fileio import staged_dir
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
@@ -65,6 +71,8 @@ class ConvertResult:
     """``(num_classes,)`` pixels of each class over all converted images."""
     ignore_pixels: int
     unused_classes: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    """What the inputs held that was not read (see find_annotation_files)."""
 
     @property
     def total_pixels(self) -> int:
@@ -72,7 +80,7 @@ class ConvertResult:
 
 
 def convert_dataset(
-    json_dir: Path,
+    inputs: AnnotationInputs,
     out_dir: Path,
     labels: LabelSet,
     options: ConvertOptions = ConvertOptions(),
@@ -83,12 +91,15 @@ def convert_dataset(
     workers: int = 1,
     progress: ProgressCallback | None = None,
 ) -> ConvertResult:
-    """Convert every labelme file in ``json_dir`` into a dataset at ``out_dir``.
+    """Convert every labelme file of ``inputs`` into a dataset at ``out_dir``.
 
-    Raises InvalidInputError listing every problem when any file is invalid and
-    ``skip_invalid`` is false; in that case ``out_dir`` is left untouched.
+    ``inputs`` is a folder, JSON files and folders, or files already resolved by
+    find_annotation_files (see there for ``recursive``). Raises InvalidInputError
+    listing every problem when any file is invalid and ``skip_invalid`` is false; in
+    that case ``out_dir`` is left untouched.
     """
-    files = find_annotation_files(json_dir, recursive)
+    found = find_annotation_files(inputs, recursive)
+    files = found.files
     out_dir = Path(out_dir)
     with staged_dir(out_dir, overwrite) as staging:
         layout = VocLayout(staging)
@@ -112,6 +123,7 @@ def convert_dataset(
         class_pixels=tally.pixels[1:],
         ignore_pixels=int(tally.pixels[0]),
         unused_classes=unused_classes(labels, tally.labels_used),
+        warnings=list(found.warnings),
     )
 
 
@@ -150,8 +162,15 @@ def _make_folders(layout: VocLayout, options: ConvertOptions) -> None:
 
 
 # Set once an invalid file is seen, so that without --skip-invalid the other workers
-# stop writing files that will be thrown away and only keep checking.
+# stop writing files that will be thrown away and only keep checking. Each worker gets
+# it through the pool initializer (a module global set here would not reach workers
+# started by spawn).
 _invalid_seen: multiprocessing.synchronize.Event | None = None
+
+
+def _share_invalid_flag(flag: multiprocessing.synchronize.Event | None) -> None:
+    global _invalid_seen
+    _invalid_seen = flag
 
 
 def _convert_files(
@@ -163,15 +182,15 @@ def _convert_files(
     workers: int,
     progress: ProgressCallback | None,
 ) -> _Tally:
-    global _invalid_seen
-    _invalid_seen = None if skip_invalid else pool_context().Event()
+    flag = None if skip_invalid else pool_context().Event()
     tally = _Tally(pixels=np.zeros(labels.num_classes + 1, dtype=np.int64))
+    convert_one = partial(_convert_file, layout=layout, labels=labels, options=options)
     try:
-        convert_one = partial(_convert_file, layout=layout, labels=labels, options=options)
-        for outcome in map_in_order(convert_one, files, workers, progress):
+        outcomes = map_in_order(convert_one, files, workers, progress, _share_invalid_flag, (flag,))
+        for outcome in outcomes:
             tally.add(outcome)
     finally:
-        _invalid_seen = None
+        _share_invalid_flag(None)
     return tally
 
 

@@ -2,6 +2,8 @@
 
 Every message says what is wrong, where (file, line, shape index), and what to do.
 The CLI turns these into one-line messages; nothing else should escape to the user.
+Every exception class annotool defines lives here, the torch-side ones included (only
+their raising code imports torch), so ``except AnnotoolError`` covers the whole package.
 """
 
 from __future__ import annotations
@@ -37,6 +39,26 @@ class SplitError(AnnotoolError):
 
 class MissingDependencyError(AnnotoolError):
     """An optional dependency (such as torch) is not installed."""
+
+
+class ImageError(AnnotoolError):
+    """An image file, or an image embedded in an annotation, cannot be read or decoded."""
+
+
+class CheckpointError(AnnotoolError):
+    """A checkpoint file is missing, unreadable or not an annotool checkpoint."""
+
+
+class TrainingError(AnnotoolError):
+    """Training cannot start or cannot go on (diverged, nothing to resume, bad options)."""
+
+
+class DeviceError(AnnotoolError):
+    """The requested device or precision is not available on this machine."""
+
+
+class PredictInputError(AnnotoolError):
+    """An input image for prediction is missing or unreadable."""
 
 
 @dataclass(frozen=True)

@@ -9,22 +9,30 @@ shapes' coordinates live in that oriented frame.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import difflib
-import io
 import json
 import math
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
-from annotool.errors import AnnotationError, Problem
+from annotool.errors import AnnotationError, ImageError, Problem
+from annotool.images import (
+    IMAGE_ERRORS,
+    DecodedImage,
+    ImageSource,
+    decode,
+    decode_base64,
+    labelme_image_source,
+    open_encoded,
+    read_header,
+)
+from annotool.images import copyable_jpeg as copyable_source_jpeg
 from annotool.labels import LabelSet
 
 SHAPE_TYPES: dict[str, int] = {
@@ -53,30 +61,8 @@ MAX_COORDINATE = 100_000.0
 """Largest ``|x|`` or ``|y|`` accepted. labelme keeps points on the image; far beyond it
 Pillow misdraws shapes (integer overflow) or, for circles, never finishes drawing."""
 
-_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
-"""What Pillow raises for files it cannot read (DecompressionBombError: too many pixels)."""
-
 _ProblemFactory = Callable[[str], Problem]
 """Makes a Problem located at the shape being parsed."""
-
-_ORIENTATION_TAG = 0x0112
-_ROTATED_ORIENTATIONS = (5, 6, 7, 8)
-_ORIENTATION_TRANSPOSES: dict[int, tuple[Image.Transpose, ...]] = {
-    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
-    3: (Image.Transpose.ROTATE_180,),
-    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
-    5: (Image.Transpose.TRANSPOSE,),
-    6: (Image.Transpose.ROTATE_270,),
-    7: (Image.Transpose.TRANSVERSE,),
-    8: (Image.Transpose.ROTATE_90,),
-}
-# labelme orients with Image._getexif(), which TIFF images lack, so it never rotates them.
-_FORMATS_WITHOUT_ORIENTATION = ("TIFF",)
-# Pillow calls JPEGs with a multi-picture extension (common from phone cameras) "MPO".
-_JPEG_FORMATS = ("JPEG", "MPO")
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-_CONVERTIBLE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr")
-_CONVERTIBLE_MODES += ("LAB", "HSV", *_SIXTEEN_BIT_MODES)
 
 
 @dataclass(frozen=True)
@@ -112,17 +98,9 @@ class Annotation:
     image_data: str | None
     image_size: tuple[int, int] | None = None
 
-
-@dataclass(frozen=True)
-class LoadedImage:
-    """An annotation's image as ``(H, W, 3)`` RGB pixels (read-only) in the annotated frame.
-
-    ``jpeg_bytes`` holds the source bytes when they are an RGB JPEG that needs no
-    rotation, so they can be copied unchanged instead of re-encoded; otherwise None.
-    """
-
-    pixels: NDArray[np.uint8]
-    jpeg_bytes: bytes | None
+    def image_source(self) -> ImageSource:
+        """Where the image comes from (see :func:`annotool.images.labelme_image_source`)."""
+        return labelme_image_source(self.path, self.image_path, self.image_data)
 
 
 def read_annotation(
@@ -137,15 +115,11 @@ def read_annotation(
     holds the shapes that are valid) and the problems found.
     """
     json_path = Path(json_path)
-    document = _read_json_object(json_path)
+    document = read_labelme_json(json_path)
     if isinstance(document, Problem):
         return None, [document]
+    raw_shapes = cast(list[object], document["shapes"])  # read_labelme_json checked it
     problems: list[Problem] = []
-    raw_shapes = document.get("shapes")
-    if not isinstance(raw_shapes, list):
-        what = "has no 'shapes' list" if raw_shapes is None else "has a 'shapes' that is not a list"
-        message = f"not a labelme annotation: it {what}; open and save it in labelme"
-        return None, [Problem(json_path, message)]
     shapes: list[Shape] = []
     for index, raw_shape in enumerate(raw_shapes):
         shape, shape_problems = _parse_shape(json_path, index, raw_shape, labels)
@@ -167,86 +141,39 @@ def read_annotation(
     image_size = _check_image(annotation, problems)
     if image_size is not None:
         annotation = dataclasses.replace(annotation, image_size=image_size)
-        problems.extend(_shapes_outside_image(annotation, image_size))
     return annotation, problems
 
 
-def resolve_image_path(annotation: Annotation) -> Path | None:
-    """The image file ``imagePath`` names, relative to the JSON file's folder.
+def load_image(annotation: Annotation) -> DecodedImage:
+    """Decode the annotation's image to RGB in the frame the annotator saw.
 
-    Backslashes are taken as folder separators (files saved on Windows). An absolute
-    path that does not exist here falls back to the same file name beside the JSON file.
-    Returns None when ``imagePath`` is empty or the file does not exist.
+    Raises AnnotationError naming the file when the image is missing or cannot be decoded.
     """
-    if not annotation.image_path:
-        return None
-    folder = annotation.path.parent
-    relative = PureWindowsPath(annotation.image_path).as_posix()
-    candidate = folder / relative
-    if candidate.is_file():
-        return candidate
-    if PureWindowsPath(annotation.image_path).is_absolute() or relative.startswith("/"):
-        beside = folder / PurePosixPath(relative).name
-        if beside.is_file():
-            return beside
-    return None
-
-
-def load_image(annotation: Annotation) -> LoadedImage:
-    """Decode the annotation's image (``imageData`` if present, else ``imagePath``).
-
-    An image file is EXIF-oriented as labelme shows it; every mode (alpha, palette,
-    greyscale, 16-bit, CMYK) becomes RGB. Raises AnnotationError naming the file when
-    the image is missing or cannot be decoded.
-    """
-    source, encoded = _image_source(annotation)
-    data = _encoded_bytes(annotation, source, encoded)
+    source = annotation.image_source()
     try:
-        with _open_image(data) as image:
-            orientation = _displayed_orientation(image, annotation)
-            copyable = _is_copyable_jpeg(image)
-            image.load()
-            pixels = _to_rgb_array(_apply_orientation(image, orientation))
-    except _IMAGE_ERRORS as error:
+        return decode(source)
+    except ImageError as error:
         raise AnnotationError(
-            f"{annotation.path}: cannot decode the image from {source}: {error}; "
-            "re-save the image or annotate it again"
+            f"{annotation.path}: {error}; re-save the image or annotate it again"
         ) from None
-    pixels.setflags(write=False)
-    return LoadedImage(pixels=pixels, jpeg_bytes=data if copyable else None)
 
 
 def copyable_jpeg_bytes(annotation: Annotation) -> bytes | None:
     """The image's bytes when they can be copied as the dataset's JPEG, without decoding.
 
-    That is an RGB JPEG with EXIF orientation absent or 1 (the same bytes
-    ``load_image(annotation).jpeg_bytes`` gives); None for any other image. Only the
-    header is parsed, so callers that need no pixels skip the decoding entirely.
-    Raises AnnotationError when the image is missing or unreadable.
+    See :func:`annotool.images.copyable_jpeg`. Raises AnnotationError when the image is
+    missing or unreadable.
     """
-    source, encoded = _image_source(annotation)
+    source = annotation.image_source()
     try:
-        with _open_image(encoded) as image:
-            copyable = _is_copyable_jpeg(image)
-    except _IMAGE_ERRORS as error:
-        raise AnnotationError(
-            f"{annotation.path}: cannot read the image from {source}: {error}"
-        ) from None
-    return _encoded_bytes(annotation, source, encoded) if copyable else None
+        return copyable_source_jpeg(source)
+    except ImageError as error:
+        raise AnnotationError(f"{annotation.path}: {error}") from None
 
 
-def decode_base64(text: str) -> bytes:
-    """Decode base64 as labelme writes it; a ``data:...;base64,`` URL prefix is accepted.
-
-    Raises ValueError (binascii.Error) for text that is not base64.
-    """
-    if text.startswith("data:") and "," in text:
-        text = text.split(",", 1)[1]
-    return base64.b64decode(text)
-
-
-def _read_json_object(json_path: Path) -> dict[str, object] | Problem:
-    """The file's top-level JSON object, or the problem that prevents reading it."""
+def read_labelme_json(json_path: Path) -> dict[str, object] | Problem:
+    """The file's top-level JSON object, holding a ``shapes`` list, or the problem that
+    prevents reading it as a labelme annotation. Never raises."""
     try:
         raw = json_path.read_bytes()
     except OSError as error:
@@ -272,6 +199,12 @@ def _read_json_object(json_path: Path) -> dict[str, object] | Problem:
             json_path,
             f"not a labelme annotation: the top level is a JSON {_json_type(document)}, "
             "not an object",
+        )
+    shapes = document.get("shapes")
+    if not isinstance(shapes, list):
+        what = "has no 'shapes' list" if shapes is None else "has a 'shapes' that is not a list"
+        return Problem(
+            json_path, f"not a labelme annotation: it {what}; open and save it in labelme"
         )
     return document
 
@@ -415,9 +348,9 @@ def _parse_mask(
         problems.append(problem(f"the mask shape {what}; redraw it in labelme"))
         return None
     try:
-        with _open_image(decode_base64(raw_mask)) as patch:
+        with open_encoded(decode_base64(raw_mask)) as patch:
             values = np.array(patch)
-    except _IMAGE_ERRORS as error:
+    except IMAGE_ERRORS as error:
         problems.append(
             problem(
                 f"the mask data is not a base64-encoded image ({error}); redraw the mask in labelme"
@@ -461,154 +394,33 @@ def _check_image(annotation: Annotation, problems: list[Problem]) -> tuple[int, 
     """Check that the image exists and is readable; return its (height, width) as annotated."""
     path = annotation.path
     try:
-        source, encoded = _image_source(annotation)
+        source = annotation.image_source()
     except AnnotationError as error:
         problems.append(Problem(path, str(error).removeprefix(f"{path}: ")))
         return None
     try:
-        with _open_image(encoded) as image:
-            orientation = _displayed_orientation(image, annotation)
-            width, height = image.size
-            mode = image.mode
-    except _IMAGE_ERRORS as error:
-        problems.append(
-            Problem(path, f"cannot read the image from {source}: {error}; re-save the image")
-        )
+        header = read_header(source)
+    except ImageError as error:
+        problems.append(Problem(path, f"{error}; re-save the image"))
         return None
-    if mode not in _CONVERTIBLE_MODES:
+    if not header.convertible:
         problems.append(
             Problem(
                 path,
-                f"the image from {source} has pixel mode {mode}, which annotool cannot turn "
-                "into RGB; save it as an 8-bit RGB or greyscale image",
+                f"the image from {source.name} has pixel mode {header.mode}, which annotool "
+                "cannot turn into RGB; save it as an 8-bit RGB or greyscale image",
             )
         )
-    if orientation in _ROTATED_ORIENTATIONS:
-        width, height = height, width
+    height, width = header.height, header.width
     if annotation.image_height not in (None, height) or annotation.image_width not in (None, width):
-        oriented = " after EXIF orientation" if orientation != 1 else ""
+        oriented = " after EXIF orientation" if header.orientation != 1 else ""
         problems.append(
             Problem(
                 path,
-                f"the image from {source} is {width}x{height}{oriented}, but the file says "
+                f"the image from {source.name} is {width}x{height}{oriented}, but the file says "
                 f"imageWidth={annotation.image_width} imageHeight={annotation.image_height}; "
                 "the annotation belongs to another image or the image was resized; "
                 "open it in labelme to check",
             )
         )
     return height, width
-
-
-def _shapes_outside_image(annotation: Annotation, image_size: tuple[int, int]) -> list[Problem]:
-    """A warning for each shape that paints no pixel because it lies outside the image."""
-    # Imported here because rasterize builds on this module's Shape.
-    from annotool.rasterize import shape_box
-
-    height, width = image_size
-    return [
-        Problem(
-            annotation.path,
-            f"the shape lies entirely outside the {width}x{height} image, so it paints "
-            "nothing; move it onto the image or delete it",
-            shape_index=shape.index,
-            severity="warning",
-        )
-        for shape in annotation.shapes
-        if shape_box(shape, height, width) is None
-    ]
-
-
-def _image_source(annotation: Annotation) -> tuple[str, bytes | Path]:
-    """Where the image comes from (for messages), and its encoded bytes or its file.
-
-    Raises AnnotationError when there is no image or ``imageData`` is not base64.
-    """
-    if annotation.image_data is not None:
-        try:
-            return "imageData", decode_base64(annotation.image_data)
-        except ValueError as error:
-            raise AnnotationError(
-                f"{annotation.path}: imageData is not valid base64 ({error}); re-save the "
-                "file from labelme"
-            ) from None
-    if not annotation.image_path:
-        raise AnnotationError(
-            f"{annotation.path}: no image: imageData is empty and imagePath is missing; "
-            "set imagePath to the image file"
-        )
-    image_file = resolve_image_path(annotation)
-    if image_file is None:
-        expected = annotation.path.parent / PureWindowsPath(annotation.image_path).as_posix()
-        raise AnnotationError(
-            f"{annotation.path}: image not found: imagePath {annotation.image_path!r} "
-            f"points to {expected}, which does not exist; put the image there or fix imagePath"
-        )
-    return str(image_file), image_file
-
-
-def _open_image(encoded: bytes | Path) -> Image.Image:
-    """Open an image lazily: only its header is parsed until pixels are asked for."""
-    return Image.open(io.BytesIO(encoded) if isinstance(encoded, bytes) else encoded)
-
-
-def _encoded_bytes(annotation: Annotation, source: str, encoded: bytes | Path) -> bytes:
-    if isinstance(encoded, bytes):
-        return encoded
-    try:
-        return encoded.read_bytes()
-    except OSError as error:
-        raise AnnotationError(
-            f"{annotation.path}: cannot read image {source}: {error.strerror or error}"
-        ) from None
-
-
-def _exif_orientation(image: Image.Image) -> int:
-    """The image's EXIF orientation tag, 1 (upright) when absent or not a valid value.
-
-    Only EXIF data found while parsing the header is used (as labelme's ``_getexif``
-    does): ``Image.getexif`` would decode a whole PNG to look for it.
-    """
-    raw = image.info.get("exif")
-    if not isinstance(raw, bytes) or not raw:
-        return 1
-    exif = Image.Exif()
-    try:
-        exif.load(raw)
-    except (OSError, ValueError, SyntaxError, KeyError, struct.error):
-        return 1
-    value = exif.get(_ORIENTATION_TAG, 1)
-    return value if isinstance(value, int) and value in _ORIENTATION_TRANSPOSES else 1
-
-
-def _displayed_orientation(image: Image.Image, annotation: Annotation) -> int:
-    """The EXIF orientation labelme applies when it shows the image to the annotator.
-
-    labelme orients image files when it opens them; embedded ``imageData`` is shown
-    as stored (labelme itself stores it already oriented).
-    """
-    if annotation.image_data is not None or image.format in _FORMATS_WITHOUT_ORIENTATION:
-        return 1
-    return _exif_orientation(image)
-
-
-def _is_copyable_jpeg(image: Image.Image) -> bool:
-    """Whether the encoded image can serve as the dataset's JPEG unchanged: an RGB JPEG
-    that every viewer shows as stored (no EXIF rotation)."""
-    return image.format in _JPEG_FORMATS and image.mode == "RGB" and _exif_orientation(image) == 1
-
-
-def _apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
-    for method in _ORIENTATION_TRANSPOSES.get(orientation, ()):
-        image = image.transpose(method)
-    return image
-
-
-def _to_rgb_array(image: Image.Image) -> NDArray[np.uint8]:
-    """``(H, W, 3)`` uint8 RGB pixels of any supported image mode; alpha is dropped."""
-    if image.mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(image, dtype=np.float64)
-        grey = np.rint(np.clip(values, 0, 65535) * (255 / 65535)).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-    if image.mode not in _CONVERTIBLE_MODES:
-        raise ValueError(f"unsupported pixel mode {image.mode}")
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)

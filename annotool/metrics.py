@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from annotool.errors import DatasetError
 from annotool.fileio import atomic_write_bytes, atomic_write_text
+from annotool.images import read_rgb
 from annotool.labels import IGNORE_ID
 from annotool.progress import ProgressCallback
 from annotool.tables import text_table
@@ -344,7 +344,7 @@ def evaluate_model(
         target_path = layout.class_mask_path(stem)
         target = read_label_png(target_path)
         image_path = layout.image_path(stem)
-        image = _read_rgb(image_path)
+        image = read_rgb(image_path, oriented=False, error=DatasetError)
         if image.shape[:2] != target.shape:
             raise DatasetError(
                 f"{image_path} is {_size(image.shape)} but its mask {target_path} is "
@@ -384,16 +384,6 @@ def _size(shape: tuple[int, ...]) -> str:
     if len(shape) < 2:
         return f"of shape {shape}"
     return f"{shape[1]}x{shape[0]} (width x height)"
-
-
-def _read_rgb(path: Path) -> NDArray[np.uint8]:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except FileNotFoundError:
-        raise DatasetError(f"image {path} does not exist") from None
-    except OSError as error:
-        raise DatasetError(f"cannot read image {path}: {error}") from None
 
 
 def _scores(confusion: NDArray[np.int64], class_names: Sequence[str] | None) -> SegmentationScores:

@@ -7,6 +7,7 @@ everything built from them (summaries, output bytes) does not depend on ``worker
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -28,21 +29,37 @@ def map_in_order(
     items: Sequence[Item],
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple[object, ...] = (),
 ) -> Iterator[Result]:
     """Yield ``function(item)`` for each item, in order, using up to ``workers`` processes.
 
-    ``function`` must be a module-level function (it is pickled by reference). With one
-    worker or one item everything runs in this process.
+    ``function`` and ``initializer`` must be module-level functions (they are pickled by
+    reference). ``initializer(*initargs)`` runs once in each worker before its first item
+    (in this process when everything runs here): the way to hand workers state such as
+    a shared Event, which workers started by spawn would not see as a module global.
+    With one worker or one item everything runs in this process. Workers ignore Ctrl-C:
+    the KeyboardInterrupt reaches this process alone, and leaving the loop terminates
+    the pool, so an interrupted command prints no traceback per worker.
     """
     advance = progress or no_progress
     if workers <= 1 or len(items) <= 1:
+        if initializer is not None:
+            initializer(*initargs)
         for item in items:
             result = function(item)
             advance(1)
             yield result
         return
     chunk_size = max(1, min(16, len(items) // (workers * 8)))
-    with pool_context().Pool(processes=min(workers, len(items))) as pool:
+    processes = min(workers, len(items))
+    with pool_context().Pool(processes, _start_worker, (initializer, initargs)) as pool:
         for result in pool.imap(function, items, chunksize=chunk_size):
             advance(1)
             yield result
+
+
+def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[object, ...]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)

@@ -65,9 +65,9 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from annotool.check import AnnotationFiles, find_annotation_files, read_checked
 from annotool.errors import DatasetError
 from annotool.fileio import atomic_write, atomic_write_text
-from annotool.labelme import read_annotation
 from annotool.labels import BACKGROUND_LABEL, IGNORE_ID, IGNORE_LABEL, voc_colormap
 from annotool.parallel import map_in_order
 from annotool.progress import ProgressCallback, no_progress
@@ -949,8 +949,8 @@ class _FileShapes:
 
 
 def _read_file_shapes(path: Path) -> _FileShapes:
-    annotation, problems = read_annotation(path)
-    messages = tuple(str(problem) for problem in problems)
+    annotation, check = read_checked(path, labels=None)
+    messages = tuple(str(problem) for problem in check.problems)
     if annotation is None:
         return _FileShapes(path.name, (), messages, readable=False)
     shapes = tuple(
@@ -966,7 +966,10 @@ def _read_file_shapes(path: Path) -> _FileShapes:
 
 
 def labelme_stats(
-    json_dir: Path, progress: ProgressCallback | None = None, workers: int = 1
+    json_dir: Path,
+    progress: ProgressCallback | None = None,
+    workers: int = 1,
+    files: AnnotationFiles | None = None,
 ) -> LabelmeStats:
     """Count shapes per label and shape type, images per label, and files without shapes.
 
@@ -974,14 +977,11 @@ def labelme_stats(
     parser as ``annotool convert``; every problem it finds is listed in ``problems``, and
     invalid shapes and unreadable files are left out of the counts. An instance is a
     (label, group_id) pair per file, a null group_id making each shape its own instance,
-    as ``annotool convert`` numbers them. ``progress`` is called per file.
+    as ``annotool convert`` numbers them. ``progress`` is called per file. ``files``: the
+    folder's files when the caller has already listed them with find_annotation_files.
     """
     json_dir = Path(json_dir)
-    if not json_dir.is_dir():
-        raise DatasetError(f"annotation folder {json_dir} does not exist")
-    files = sorted(path for path in json_dir.glob("*.json") if path.is_file())
-    if not files:
-        raise DatasetError(f"no labelme .json files found in {json_dir}")
+    files = find_annotation_files(json_dir if files is None else files)
     shapes: Counter[str] = Counter()
     images: Counter[str] = Counter()
     instances: Counter[str] = Counter()
@@ -989,7 +989,7 @@ def labelme_stats(
     shape_types: Counter[str] = Counter()
     without_shapes: list[str] = []
     problems: list[str] = []
-    for summary in map_in_order(_read_file_shapes, files, workers=workers, progress=progress):
+    for summary in map_in_order(_read_file_shapes, files.files, workers=workers, progress=progress):
         problems += summary.problems
         if not summary.readable:
             continue
@@ -1013,7 +1013,7 @@ def labelme_stats(
     )
     return LabelmeStats(
         folder=str(json_dir),
-        files=len(files),
+        files=len(files.files),
         labels=labels,
         shape_types=dict(sorted(shape_types.items())),
         files_without_shapes=tuple(without_shapes),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,17 +11,30 @@ import pytest
 from labelme_factory import write_annotation
 from PIL import Image
 
-LABELME_FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "labelme"
-"""Real labelme datasets with the reference converter's output (``../shared`` of the repo)."""
+LABELME_FIXTURES = Path(
+    os.environ.get(
+        "ANNOTOOL_LABELME_FIXTURES",
+        Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "labelme",
+    )
+)
+"""Real labelme datasets with the reference converter's output (``../shared`` of the repo,
+or the folder ``ANNOTOOL_LABELME_FIXTURES`` names)."""
+
+REQUIRE_FIXTURES = os.environ.get("ANNOTOOL_REQUIRE_FIXTURES") == "1"
+"""Set by ``.ci/run``: CI must check parity, so missing fixtures fail instead of skipping."""
 
 WriteLabelme = Callable[..., Path]
 
 
 @pytest.fixture
 def labelme_fixtures() -> Path:
-    """The real labelme fixtures folder; skips the test when ``../shared`` is not there."""
+    """The real labelme fixtures folder; when it is not there the test is skipped, or
+    fails under ``ANNOTOOL_REQUIRE_FIXTURES=1``."""
     if not LABELME_FIXTURES.is_dir():
-        pytest.skip(f"labelme fixtures not found at {LABELME_FIXTURES}")
+        message = f"labelme fixtures not found at {LABELME_FIXTURES}"
+        if REQUIRE_FIXTURES:
+            pytest.fail(f"{message} (ANNOTOOL_REQUIRE_FIXTURES=1)", pytrace=False)
+        pytest.skip(message)
     return LABELME_FIXTURES
 
 

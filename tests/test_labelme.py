@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from annotool.errors import AnnotationError
+from annotool.images import resolve_image_path
 from annotool.labelme import (
     Annotation,
     copyable_jpeg_bytes,
     load_image,
     read_annotation,
-    resolve_image_path,
 )
 from annotool.labels import parse_labels
 
@@ -121,20 +121,6 @@ def test_every_unknown_label_is_reported_with_its_shape(write_labelme: WriteLabe
     assert "label 'horse' is not in labels.txt" in problems[1].message
     assert "add it to labels.txt" in problems[1].message
     assert str(problems[0]) == f"{path} shape 0: {problems[0].message}"
-
-
-def test_shape_outside_the_image_is_a_warning(write_labelme: WriteLabelme) -> None:
-    outside = shape(shape_type="point", points=[[30, 2]])
-    annotation, problems = read_annotation(write_labelme([shape(), outside]), LABELS)
-    assert annotation is not None and len(annotation.shapes) == 2
-    assert errors(problems) == [
-        (
-            "the shape lies entirely outside the 8x6 image, so it paints nothing; "
-            "move it onto the image or delete it",
-            1,
-        )
-    ]
-    assert problems[0].severity == "warning"
 
 
 # ---------------------------------------------------------------- every problem
@@ -445,7 +431,9 @@ def test_windows_backslash_image_path(write_labelme: WriteLabelme, tmp_path: Pat
     annotation, problems = read_annotation(path, LABELS)
     assert problems == []
     assert annotation is not None
-    assert resolve_image_path(annotation) == tmp_path / "images" / "a.png"
+    assert (
+        resolve_image_path(annotation.path, annotation.image_path) == tmp_path / "images" / "a.png"
+    )
     assert load_image(annotation).pixels.shape == (6, 8, 3)
 
 
@@ -455,7 +443,10 @@ def test_absolute_windows_path_falls_back_to_the_file_beside_the_json(
     path = write_labelme([shape()], imagePath="C:\\Users\\me\\photos\\a.png")
     annotation, problems = read_annotation(path, LABELS)
     assert problems == []
-    assert annotation is not None and resolve_image_path(annotation) == tmp_path / "a.png"
+    assert (
+        annotation is not None
+        and resolve_image_path(annotation.path, annotation.image_path) == tmp_path / "a.png"
+    )
 
 
 def test_image_path_is_relative_to_the_json_not_the_working_directory(
@@ -468,12 +459,15 @@ def test_image_path_is_relative_to_the_json_not_the_working_directory(
     monkeypatch.chdir(nested)
     annotation, problems = read_annotation(moved, LABELS)
     assert problems == []
-    assert annotation is not None and resolve_image_path(annotation) == nested / "../a.png"
+    assert (
+        annotation is not None
+        and resolve_image_path(annotation.path, annotation.image_path) == nested / "../a.png"
+    )
 
 
 def test_resolve_image_path_is_none_for_embedded_only_files(tmp_path: Path) -> None:
     annotation = Annotation(tmp_path / "a.json", (), 2, 2, None, "xyz")
-    assert resolve_image_path(annotation) is None
+    assert resolve_image_path(annotation.path, annotation.image_path) is None
 
 
 # ---------------------------------------------------------------- imageData

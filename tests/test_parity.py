@@ -7,6 +7,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +36,7 @@ def test_label_pngs_match_the_reference_converter(
     labelme_fixtures: Path, dataset: str, record_property: pytest.RecordProperty
 ) -> None:
     root = labelme_fixtures / dataset
-    if not root.is_dir():
-        pytest.skip(f"fixture dataset {root} not found")
+    assert root.is_dir(), f"fixture dataset {root} is missing from the fixtures folder"
     labels = load_labels(root / "labels.txt")
     json_paths = sorted((root / "annotations").glob("*.json"))
     assert json_paths, f"no annotations in {root}"
@@ -67,3 +69,27 @@ def test_image_size_from_the_header_equals_the_decoded_image(labelme_fixtures: P
         annotation, _ = read_annotation(json_path)
         assert annotation is not None and annotation.image_size is not None
         assert load_image(annotation).pixels.shape[:2] == annotation.image_size
+
+
+PARITY_TEST = "tests/test_parity.py::test_image_size_from_the_header_equals_the_decoded_image"
+
+
+@pytest.mark.parametrize(("required", "returncode"), [("1", 1), ("", 0)], ids=["ci", "local"])
+def test_missing_fixtures_fail_only_when_required(
+    tmp_path: Path, required: str, returncode: int
+) -> None:
+    environment = {
+        **os.environ,
+        "ANNOTOOL_LABELME_FIXTURES": str(tmp_path / "absent"),
+        "ANNOTOOL_REQUIRE_FIXTURES": required,
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", PARITY_TEST],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == returncode, run.stdout + run.stderr
+    # pytest reports a fixture that fails as an error of the test.
+    assert ("1 error" if required else "1 skipped") in run.stdout

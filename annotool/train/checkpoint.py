@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 import annotool
-from annotool.errors import AnnotoolError
+from annotool.errors import CheckpointError
 from annotool.fileio import atomic_write
 
 CHECKPOINT_FORMAT = 1
@@ -28,10 +28,6 @@ REQUIRED_KEYS = (
     "normalization",
     "epoch",
 )
-
-
-class CheckpointError(AnnotoolError):
-    """A checkpoint file is missing, unreadable or not an annotool checkpoint."""
 
 
 def build_checkpoint(

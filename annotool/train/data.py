@@ -24,6 +24,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from annotool.errors import DatasetError
+from annotool.images import read_rgb
 from annotool.labels import IGNORE_ID
 from annotool.voc import VocLayout, read_label_png
 
@@ -67,28 +68,13 @@ def image_to_tensor(image: NDArray[np.uint8]) -> torch.Tensor:
     )
 
 
-def read_dataset_image(path: str | object) -> NDArray[np.uint8]:
-    """A dataset image as ``(H, W, 3)`` uint8 RGB, read as stored.
-
-    ``annotool convert`` writes images in the frame the annotator saw, so no EXIF rotation
-    is applied here (``annotool evaluate`` reads them the same way).
-    """
-    try:
-        with Image.open(path) as image:  # type: ignore[arg-type]
-            return np.asarray(image.convert("RGB"))
-    except FileNotFoundError:
-        raise DatasetError(f"image {path} does not exist") from None
-    except OSError as error:
-        raise DatasetError(f"cannot read image {path}: {error}") from None
-
-
 def read_sample(
     layout: VocLayout, stem: str, num_classes: int
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """The ``(H, W, 3)`` image and ``(H, W)`` class-id mask of ``stem``, checked to fit."""
     image_path = layout.image_path(stem)
     mask_path = layout.class_mask_path(stem)
-    image = read_dataset_image(image_path)
+    image = read_rgb(image_path, oriented=False, error=DatasetError)
     mask = read_label_png(mask_path)
     if image.shape[:2] != mask.shape:
         raise DatasetError(

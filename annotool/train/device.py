@@ -10,17 +10,13 @@ from typing import Literal
 
 import torch
 
-from annotool.errors import AnnotoolError
+from annotool.errors import DeviceError
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class DeviceError(AnnotoolError):
-    """The requested device or precision is not available on this machine."""
 
 
 def resolve_device(requested: str) -> torch.device:

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from annotool.errors import AnnotoolError, DatasetError
+from annotool.errors import DatasetError, TrainingError
 from annotool.fileio import check_output_dir
 from annotool.labels import IGNORE_ID, voc_colormap
 from annotool.metrics import SegmentationScores, scores_from_confusion
@@ -70,10 +70,6 @@ MAX_LISTED_MISSING = 5
 """How many missing files an error message names before it only counts the rest."""
 MAX_NONFINITE_STEPS = 20
 """Consecutive steps with a NaN or infinite loss after which training gives up."""
-
-
-class TrainingError(AnnotoolError):
-    """Training cannot start or cannot go on (diverged, nothing to resume, bad options)."""
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from annotool.errors import AnnotoolError, OutputExistsError
+from annotool.errors import OutputExistsError, PredictInputError
 from annotool.fileio import atomic_write_bytes
+from annotool.images import read_rgb
 from annotool.progress import ProgressCallback
 from annotool.train.checkpoint import CheckpointError, load_checkpoint
 from annotool.train.data import Normalization, image_to_tensor
@@ -32,10 +32,6 @@ from annotool.visualize import overlay_jpeg
 from annotool.voc import IMAGE_SUFFIXES, label_png_bytes
 
 OVERLAY_SUFFIX = "_overlay.jpg"
-
-
-class PredictInputError(AnnotoolError):
-    """An input image for prediction is missing or unreadable."""
 
 
 @dataclass
@@ -90,18 +86,6 @@ class Predictor:
         return logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
 
 
-def read_photo(path: Path) -> NDArray[np.uint8]:
-    """An image as ``(H, W, 3)`` uint8 RGB, turned upright by its EXIF orientation."""
-    try:
-        with Image.open(path) as image:
-            upright = ImageOps.exif_transpose(image)
-            return np.asarray(upright.convert("RGB"))
-    except FileNotFoundError:
-        raise PredictInputError(f"image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise PredictInputError(f"cannot read image {path}: {error}") from None
-
-
 def collect_images(inputs: Sequence[Path]) -> list[Path]:
     """Image files named in ``inputs``, folders expanded to their images (sorted, not recursive).
 
@@ -152,7 +136,7 @@ def predict_images(
         raise OutputExistsError(f"{out_dir} exists and is not a directory; choose another --out")
     written = []
     for path in image_paths:
-        image = read_photo(path)
+        image = read_rgb(path, oriented=True, error=PredictInputError)
         mask = predictor.predict(image)
         mask_path = out_dir / f"{path.stem}.png"
         atomic_write_bytes(mask_path, label_png_bytes(mask))
