@@ -4,7 +4,9 @@ Used for the dataset's ``Segmentation*Visualization`` images and for prediction
 overlays. The look follows labelme's visualizations (VOC colours at half opacity over
 the greyscale photo, a legend in the bottom-right corner) but the blending is done in
 integers and only the classes present are listed, which makes it several times faster
-than ``imgviz.label2rgb`` on the same image.
+than ``imgviz.label2rgb`` on the same image: ``benchmarks/bench_visualize.py`` measures
+both (2.6x at 500x375, 4.3x at 1280x960, 5.6x at 4032x3024 on the 2-core dev machine);
+rerun it before replacing this code with imgviz.
 """
 
 from __future__ import annotations
