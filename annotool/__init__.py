@@ -18,10 +18,11 @@ from annotool.errors import (
     SplitError,
 )
 from annotool.labels import LabelSet, load_labels, parse_labels, voc_colormap
+from annotool.masks import read_label_png
 from annotool.metrics import confusion_matrix, scores_from_confusion
 from annotool.split import split_dataset
 from annotool.stats import compute_stats
-from annotool.voc import VocLayout, read_label_png, write_label_png
+from annotool.voc import VocLayout, write_label_png
 
 __version__ = "0.1.0"
 

@@ -26,9 +26,7 @@ from annotool.check import (
 )
 from annotool.convert import ConvertOptions, convert_dataset, format_pixel_shares
 from annotool.errors import AnnotoolError, LabelsError
-from annotool.fileio import atomic_write_text
-from annotool.labels import LabelSet, labels_from_names, load_labels
-from annotool.metrics import (
+from annotool.evaluate import (
     check_model_classes,
     evaluate_model,
     evaluate_predictions,
@@ -39,6 +37,8 @@ from annotool.metrics import (
     split_stems,
     write_report_json,
 )
+from annotool.fileio import atomic_write_text
+from annotool.labels import LabelSet, labels_from_names, load_labels
 from annotool.progress import ProgressCallback, no_progress
 from annotool.split import compile_group_pattern, format_split_table, split_dataset
 from annotool.voc import VocLayout
@@ -723,7 +723,7 @@ def predict(
     click.echo(f"Wrote {len(written)} masks to {out_dir}")
 
 
-# --- evaluate (annotool.metrics) ---
+# --- evaluate (annotool.evaluate) ---
 
 
 @main.command()

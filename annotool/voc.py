@@ -21,6 +21,7 @@ are read too. Every capability finds its files through :class:`VocLayout`.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,9 @@ from PIL import Image
 from annotool.errors import DatasetError
 from annotool.fileio import atomic_write, atomic_write_text, read_utf8
 from annotool.labels import IGNORE_ID, voc_palette
+
+# The mask reader lives with the other mask code; this name is the documented one too.
+from annotool.masks import read_label_png as read_label_png
 
 IMAGES_DIR = "JPEGImages"
 CLASS_DIR = "SegmentationClass"
@@ -43,7 +47,20 @@ CLASS_NPY_DIR = "SegmentationClassNpy"
 OBJECT_NPY_DIR = "SegmentationObjectNpy"
 IMAGE_SETS_DIR = Path("ImageSets") / "Segmentation"
 CLASS_NAMES_FILE = "class_names.txt"
+TRAIN = "train"
+VAL = "val"
+TEST = "test"
+TRAINVAL = "trainval"
+SPLIT_ORDER = (TRAIN, VAL, TEST, TRAINVAL)
+"""The split files annotool writes, in the order reports list them."""
+FOLD_PREFIX = "fold"
+_FOLD_DIR = re.compile(rf"{FOLD_PREFIX}(\d+)")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def fold_name(fold: int) -> str:
+    """Fold ``fold``'s folder and val part: ``fold0``, ``fold1``, ..."""
+    return f"{FOLD_PREFIX}{fold}"
 
 
 @dataclass(frozen=True)
@@ -144,7 +161,7 @@ class VocLayout:
         return self.object_npy_dir / f"{stem}.npy"
 
     def split_dir(self, fold: int | None = None) -> Path:
-        return self.image_sets_dir if fold is None else self.image_sets_dir / f"fold{fold}"
+        return self.image_sets_dir if fold is None else self.image_sets_dir / fold_name(fold)
 
     def split_path(self, split: str, fold: int | None = None) -> Path:
         """``ImageSets/Segmentation[/fold<k>]/<split>.txt``."""
@@ -178,6 +195,33 @@ class VocLayout:
             return []
         return sorted(path.stem for path in self.image_sets_dir.glob("*.txt"))
 
+    def ordered_split_names(self) -> list[str]:
+        """:meth:`split_names` with train, val, test and trainval first, in that order."""
+        return sorted(
+            self.split_names(),
+            key=lambda name: (
+                SPLIT_ORDER.index(name) if name in SPLIT_ORDER else len(SPLIT_ORDER),
+                name,
+            ),
+        )
+
+    def folds(self) -> list[int]:
+        """The numbers of the ``fold<k>/`` folders of split files present, sorted."""
+        if not self.image_sets_dir.is_dir():
+            return []
+        return sorted(
+            int(match.group(1))
+            for path in self.image_sets_dir.iterdir()
+            if path.is_dir() and (match := _FOLD_DIR.fullmatch(path.name))
+        )
+
+    def split_files(self) -> list[Path]:
+        """Every split file annotool writes that exists now: top-level, then per fold."""
+        files = [self.split_path(name) for name in (TRAIN, VAL, TRAINVAL, TEST)]
+        for fold in self.folds():
+            files += [self.split_path(TRAIN, fold), self.split_path(VAL, fold)]
+        return [path for path in files if path.is_file()]
+
     def read_split(self, split: str, fold: int | None = None) -> list[str]:
         """The stems listed in a split file, in file order.
 
@@ -196,31 +240,6 @@ class VocLayout:
         atomic_write_text(
             self.split_path(split, fold), "".join(f"{stem}\n" for stem in sorted(stems))
         )
-
-
-def read_label_png(path: Path) -> NDArray[np.uint8]:
-    """The pixel values of a label PNG as ``(H, W)`` uint8, palette indices as stored.
-
-    Palettized (``P``) and greyscale (``L``) masks are read as their raw values; an RGB
-    mask would give colours, not class ids, so it is refused with an explanation.
-    """
-    try:
-        with Image.open(path) as image:
-            if image.mode not in ("P", "L", "I", "I;16"):
-                raise DatasetError(
-                    f"{path} is a {image.mode} image; label masks must be palettized (mode P) "
-                    "or greyscale PNGs whose pixel values are class ids"
-                )
-            values = np.asarray(image)
-    except FileNotFoundError:
-        raise DatasetError(f"mask {path} does not exist") from None
-    except OSError as error:
-        raise DatasetError(f"cannot read mask {path}: {error}") from None
-    if values.dtype != np.uint8:
-        if values.max(initial=0) > IGNORE_ID or values.min(initial=0) < 0:
-            raise DatasetError(f"{path} has pixel values outside 0-255")
-        values = values.astype(np.uint8)
-    return values
 
 
 MASK_PNG_COMPRESSION = 1

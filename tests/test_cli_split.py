@@ -56,8 +56,8 @@ def test_split_prints_table_and_writes_files(dataset: VocLayout) -> None:
     assert result.exit_code == 0, result.output
     assert split_files(dataset) == ["test.txt", "train.txt", "trainval.txt", "val.txt"]
     lines = result.stdout.splitlines()
-    header = ["class", "all", "share", "|", "train", "share", "|", "val", "share"]
-    assert lines[0].split() == [*header, "|", "test", "share"]
+    header = ["class", "all", "share", "train", "share", "val", "share"]
+    assert lines[0].split() == [*header, "test", "share"]
     assert [line.split()[0] for line in lines[2:6]] == ["_background_", "cat", "dog", "bird"]
     assert "train 14, val 4, test 2 images, seed 0" in lines[-1]
     assert result.stderr == ""

@@ -13,16 +13,15 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from annotool.errors import DatasetError
-from annotool.metrics import (
+from annotool.evaluate import (
     check_model_classes,
-    confusion_matrix,
     evaluate_model,
     evaluate_predictions,
     format_confusion,
     format_scores,
-    scores_from_confusion,
     split_stems,
 )
+from annotool.metrics import confusion_matrix, scores_from_confusion
 from annotool.voc import VocLayout, write_label_png
 
 NAN = math.nan

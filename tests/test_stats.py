@@ -13,7 +13,6 @@ from PIL import Image
 
 from annotool.errors import DatasetError
 from annotool.stats import (
-    _value_counts,
     class_weights,
     compute_stats,
     count_images,
@@ -154,13 +153,13 @@ def test_class_weights_hand_computed(tmp_path: Path) -> None:
     result = compute_stats(make_dataset(tmp_path / "d").root)
 
     # 57 labelled pixels, 3 classes with pixels.
-    assert result.class_weights["inverse_frequency"] == pytest.approx(
+    assert result.class_weights.inverse_frequency == pytest.approx(
         [57 / (3 * 45), 57 / (3 * 10), 57 / (3 * 2), 0.0]
     )
     # Labelled pixels of the images holding each class: bg a+b+c = 18+20+19, cat a+b, dog a.
     frequencies = [45 / 57, 10 / 38, 2 / 18]
     median = statistics.median(frequencies)
-    assert result.class_weights["median_frequency"] == pytest.approx(
+    assert result.class_weights.median_frequency == pytest.approx(
         [median / frequency for frequency in frequencies] + [0.0]
     )
 
@@ -179,8 +178,8 @@ def test_class_weights_function(
 ) -> None:
     weights = class_weights(pixels, denominators)
 
-    assert weights["inverse_frequency"] == pytest.approx(inverse)
-    assert weights["median_frequency"] == pytest.approx(median)
+    assert weights.inverse_frequency == pytest.approx(inverse)
+    assert weights.median_frequency == pytest.approx(median)
 
 
 def test_split_table_and_absent_class_warning(tmp_path: Path) -> None:
@@ -533,23 +532,6 @@ def test_labelme_plot(tmp_path: Path) -> None:
 
     with Image.open(path) as image:
         assert image.format == "PNG"
-
-
-@pytest.mark.parametrize(
-    ("values", "bins"),
-    [
-        (np.repeat(np.array([0, 3, 255, 3, 0], np.uint8), [1000, 50, 7, 300, 1]), 256),
-        (np.random.default_rng(1).integers(0, 256, 5000).astype(np.uint8), 256),
-        (np.repeat(np.array([0, 258, 65535], np.uint16), [9, 400, 2000]), 65536),
-        (np.array([7], np.uint8), 256),
-    ],
-    ids=["long-runs", "noise", "uint16-pairs", "single-pixel"],
-)
-def test_value_counts_equals_bincount(values: NDArray[np.unsignedinteger], bins: int) -> None:
-    counts = _value_counts(values, bins)
-
-    assert counts.dtype == np.int64
-    assert np.array_equal(counts, np.bincount(values, minlength=bins))
 
 
 def test_instance_on_ignore_only_is_not_counted_and_ties_go_to_the_lower_id(

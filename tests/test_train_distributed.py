@@ -9,7 +9,7 @@ import pytest
 import torch
 from train_fixtures import make_dataset, one_torch_thread  # noqa: F401
 
-from annotool.metrics import evaluate_model
+from annotool.evaluate import evaluate_model
 from annotool.train.distributed import DistributedContext, context_from_environment
 from annotool.train.predict import Predictor
 

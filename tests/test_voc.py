@@ -201,69 +201,6 @@ def test_write_class_names_round_trip(tmp_path: Path) -> None:
     assert layout.read_class_names() == ["_background_", "chaté"]
 
 
-VALUES = np.array([[0, 1, 2], [254, 255, 7]], dtype=np.uint8)
-
-
-@pytest.mark.parametrize("mode", ["P", "L"], ids=["palettized", "greyscale"])
-def test_read_label_png_returns_raw_values(tmp_path: Path, mode: str) -> None:
-    path = tmp_path / "mask.png"
-    image = Image.fromarray(VALUES)
-    if mode == "P":
-        # A palette unlike VOC's: the values read must be the indices, not colours.
-        image.putpalette(voc_palette()[::-1])
-    assert image.mode == mode
-    image.save(path)
-    values = read_label_png(path)
-    assert values.dtype == np.uint8
-    np.testing.assert_array_equal(values, VALUES)
-
-
-def test_read_label_png_reads_16_bit_greyscale(tmp_path: Path) -> None:
-    path = tmp_path / "mask.png"
-    Image.fromarray(VALUES.astype(np.uint16)).save(path)
-    np.testing.assert_array_equal(read_label_png(path), VALUES)
-
-
-def test_read_label_png_refuses_16_bit_values_above_255(tmp_path: Path) -> None:
-    path = tmp_path / "mask.png"
-    Image.fromarray(np.array([[0, 256]], dtype=np.uint16)).save(path)
-    with pytest.raises(DatasetError, match=r"mask\.png has pixel values outside 0-255"):
-        read_label_png(path)
-
-
-def test_read_label_png_refuses_rgb_with_an_explanation(tmp_path: Path) -> None:
-    path = tmp_path / "mask.png"
-    Image.new("RGB", (3, 2), (128, 0, 0)).save(path)
-    with pytest.raises(
-        DatasetError,
-        match=r"mask\.png is a RGB image; label masks must be palettized \(mode P\) "
-        r"or greyscale",
-    ):
-        read_label_png(path)
-
-
-def test_read_label_png_missing(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"^mask .*mask\.png does not exist$"):
-        read_label_png(tmp_path / "mask.png")
-
-
-@pytest.mark.parametrize("content", [b"not a png", b""], ids=["garbage", "empty-file"])
-def test_read_label_png_unreadable(tmp_path: Path, content: bytes) -> None:
-    path = tmp_path / "mask.png"
-    path.write_bytes(content)
-    with pytest.raises(DatasetError, match=r"^cannot read mask .*mask\.png"):
-        read_label_png(path)
-
-
-def test_read_label_png_truncated(tmp_path: Path) -> None:
-    path = tmp_path / "mask.png"
-    rng = np.random.default_rng(0)
-    write_label_png(path, rng.integers(0, 20, size=(64, 64)))
-    path.write_bytes(path.read_bytes()[:-40])
-    with pytest.raises(DatasetError, match=r"^cannot read mask .*mask\.png"):
-        read_label_png(path)
-
-
 @pytest.mark.parametrize(
     "dtype", [np.int32, np.int64, np.int16, np.uint8], ids=["int32", "int64", "int16", "uint8"]
 )

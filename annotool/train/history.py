@@ -8,7 +8,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from annotool.fileio import atomic_write_bytes, atomic_write_text
+from annotool.fileio import atomic_write_text
+from annotool.plots import new_figure, write_figure_png
 
 METRICS_FILE = "metrics.csv"
 CURVES_FILE = "curves.png"
@@ -49,13 +50,10 @@ def _cell(value: float) -> str:
 
 def write_curves_png(path: Path, history: Sequence[EpochRow]) -> None:
     """Loss (train and val) and validation mIoU / pixel accuracy against the epoch."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
-    figure = Figure(figsize=(10, 4), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(10, 4)
     loss_axes, score_axes = figure.subplots(1, 2)
     loss_axes.plot(epochs, [row["train_loss"] for row in history], marker=".", label="train")
     loss_axes.plot(epochs, [row["val_loss"] for row in history], marker=".", label="validation")
@@ -70,6 +68,4 @@ def write_curves_png(path: Path, history: Sequence[EpochRow]) -> None:
     for axes in (loss_axes, score_axes):
         axes.grid(alpha=0.3)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    atomic_write_bytes(path, buffer.getvalue())
+    write_figure_png(figure, path)

@@ -9,7 +9,6 @@ Progress goes to a :class:`TrainingObserver`; nothing here prints.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -28,7 +27,7 @@ from annotool.errors import DatasetError, TrainingError
 from annotool.fileio import check_output_dir
 from annotool.labels import IGNORE_ID, voc_colormap
 from annotool.metrics import SegmentationScores, scores_from_confusion
-from annotool.stats import compute_stats
+from annotool.stats import DatasetStats, dataset_stats, read_class_weights
 from annotool.train import distributed
 from annotool.train.checkpoint import (
     CheckpointError,
@@ -239,9 +238,10 @@ def _prepare(
             f"(best mIoU {resumed['best_miou']:.4f})"
         )
     else:
-        stats = compute_stats(layout.root, split="train").to_dict()
+        stats = dataset_stats(layout, train_stems, split="train")
+        # Every train image exists (checked above), so rgb_mean and rgb_std are measured.
         normalization = Normalization.from_dict(
-            {"mean": stats["images"]["rgb_mean"], "std": stats["images"]["rgb_std"]}
+            {"mean": stats.images.rgb_mean, "std": stats.images.rgb_std}  # type: ignore[dict-item]
         )
         class_weights = _class_weights(options.class_weights, stats, len(class_names))
         model_config = ModelConfig(num_classes=len(class_names), width=options.width)
@@ -302,38 +302,23 @@ def _load_resume_checkpoint(out_dir: Path, class_names: list[str]) -> dict[str, 
     return checkpoint
 
 
-def _class_weights(spec: str, train_stats: dict[str, Any], num_classes: int) -> list[float] | None:
+def _class_weights(spec: str, train_stats: DatasetStats, num_classes: int) -> list[float] | None:
     """Loss weights per class: none, median-frequency balancing (``auto``), or a stats JSON."""
     if spec == "none":
         return None
     if spec == "auto":
-        weights, source = train_stats["class_weights"]["median_frequency"], "annotool stats"
+        weights, source = list(train_stats.class_weights.median_frequency), "annotool stats"
     else:
-        path = Path(spec)
         try:
-            weights = json.loads(path.read_text(encoding="utf-8"))["class_weights"][
-                "median_frequency"
-            ]
-        except FileNotFoundError:
-            raise TrainingError(
-                f"--class-weights {spec}: no such file; use none, auto, or a JSON file "
-                "written by 'annotool stats --json'"
-            ) from None
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise TrainingError(
-                f"--class-weights {path} is not an 'annotool stats --json' file with "
-                f"class_weights.median_frequency ({type(error).__name__}: {error})"
-            ) from None
-        source = str(path)
-    if not isinstance(weights, list) or len(weights) != num_classes:
-        count = len(weights) if isinstance(weights, list) else "no"
+            weights, source = list(read_class_weights(Path(spec))), spec
+        except DatasetError as error:
+            raise TrainingError(f"--class-weights {spec}: {error}") from None
+    if len(weights) != num_classes:
         raise TrainingError(
-            f"class weights from {source} give {count} values but the dataset has "
+            f"class weights from {source} give {len(weights)} values but the dataset has "
             f"{num_classes} classes"
         )
-    if not all(isinstance(weight, (int, float)) and weight >= 0 for weight in weights):
-        raise TrainingError(f"class weights from {source} must be numbers of 0 or more")
-    return [float(weight) for weight in weights]
+    return weights
 
 
 def default_loader_workers(device: torch.device) -> int:
