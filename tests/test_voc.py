@@ -261,3 +261,32 @@ def test_write_npy_round_trip(tmp_path: Path) -> None:
     assert loaded.dtype == np.int32
     np.testing.assert_array_equal(loaded, label)
     assert sorted(path.parent.iterdir()) == [path]
+
+
+def test_folds_and_split_files_list_what_annotool_wrote(tmp_path: Path) -> None:
+    layout = VocLayout.open(make_dataset(tmp_path / "d"))
+    assert layout.folds() == []
+    assert layout.split_files() == []
+    layout.write_split("train", ["a"])
+    layout.write_split("test", ["b"])
+    for fold in (1, 0, 10):
+        layout.write_split("val", ["a"], fold)
+    (layout.image_sets_dir / "foldx").mkdir()
+    (layout.image_sets_dir / "notes.txt").write_text("not a split file\n")
+
+    assert layout.folds() == [0, 1, 10]
+    assert layout.split_dir(3) == layout.image_sets_dir / "fold3"
+    assert layout.split_files() == [
+        layout.split_path("train"),
+        layout.split_path("test"),
+        layout.split_path("val", 0),
+        layout.split_path("val", 1),
+        layout.split_path("val", 10),
+    ]
+
+
+def test_ordered_split_names_put_annotool_splits_first(tmp_path: Path) -> None:
+    layout = VocLayout.open(make_dataset(tmp_path / "d"))
+    for name in ("aaa", "trainval", "val", "zzz", "train"):
+        layout.write_split(name, ["a"])
+    assert layout.ordered_split_names() == ["train", "val", "trainval", "aaa", "zzz"]

@@ -1,89 +1,23 @@
-"""Tests of annotool.stats on hand-made masks whose statistics are known exactly."""
+"""Tests of annotool.stats.dataset and its tally, on masks whose statistics are known exactly."""
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.typing import NDArray
 from PIL import Image
+from stats_fixtures import NAMES, make_dataset, pictures
 
 from annotool.errors import DatasetError
 from annotool.stats import (
-    class_weights,
     compute_stats,
     count_images,
-    format_labelme_table,
     format_table,
-    is_labelme_dir,
-    labelme_stats,
-    plot_stats,
     stats_to_json,
-    write_stats_json,
 )
 from annotool.voc import LEGACY_CLASS_DIR, VocLayout, write_label_png
-
-IGNORE = 255
-NAMES = ["_background_", "cat", "dog", "bird"]
-
-
-def _masks() -> dict[str, tuple[NDArray[np.uint8], NDArray[np.uint8]]]:
-    """Three 4x5 (class mask, instance mask) pairs.
-
-    a: cat 4 px as two instances of 2 px, dog 2 px (one instance), ignore 2 px, bg 12.
-    b: cat 6 px as one instance that also covers 1 background px (area 7), bg 14.
-    c: only background (19 px) and 1 ignore px: no labelled pixels.
-    """
-    a = np.zeros((4, 5), np.uint8)
-    a[0:2, 2:4] = 1
-    a[0:2, 4] = IGNORE
-    a[3, 0:2] = 2
-    a_objects = np.zeros((4, 5), np.uint8)
-    a_objects[0, 2:4] = 1
-    a_objects[1, 2:4] = 2
-    a_objects[3, 0:2] = 3
-    b = np.zeros((4, 5), np.uint8)
-    b[1:3, 1:4] = 1
-    b_objects = np.zeros((4, 5), np.uint8)
-    b_objects[1:3, 1:4] = 1
-    b_objects[0, 1] = 1
-    c = np.zeros((4, 5), np.uint8)
-    c[0, 0] = IGNORE
-    return {"a": (a, a_objects), "b": (b, b_objects), "c": (c, np.zeros((4, 5), np.uint8))}
-
-
-def _pictures() -> dict[str, Image.Image]:
-    """Lossless images of three modes, 5 wide and 4 high like the masks."""
-    rng = np.random.default_rng(0)
-    rgb = Image.fromarray(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), mode="RGB")
-    grey = Image.fromarray(rng.integers(0, 256, (4, 5), dtype=np.uint8), mode="L")
-    rgba = Image.fromarray(rng.integers(0, 256, (4, 5, 4), dtype=np.uint8), mode="RGBA")
-    return {"a": rgb, "b": grey, "c": rgba}
-
-
-def make_dataset(
-    root: Path,
-    *,
-    names: list[str] | None = NAMES,
-    objects: bool = True,
-    splits: dict[str, list[str]] | None = None,
-    class_dir: str = "SegmentationClass",
-) -> VocLayout:
-    layout = VocLayout(root, class_dir_name=class_dir)
-    layout.images_dir.mkdir(parents=True)
-    for stem, (classes, instances) in _masks().items():
-        write_label_png(layout.class_mask_path(stem), classes)
-        if objects:
-            write_label_png(layout.object_mask_path(stem), instances)
-        _pictures()[stem].save(layout.images_dir / f"{stem}.png")
-    if names is not None:
-        layout.write_class_names(names)
-    for split, stems in (splits or {}).items():
-        layout.write_split(split, stems)
-    return layout
 
 
 def test_pixel_counts_shares_and_images(tmp_path: Path) -> None:
@@ -118,7 +52,7 @@ def test_image_sizes_modes_and_exact_rgb_mean_std(tmp_path: Path) -> None:
     result = compute_stats(make_dataset(tmp_path / "d").root)
 
     pixels = np.concatenate(
-        [np.asarray(image.convert("RGB")).reshape(-1, 3) for image in _pictures().values()]
+        [np.asarray(image.convert("RGB")).reshape(-1, 3) for image in pictures().values()]
     ).astype(np.float64)
     assert result.images.count == 3
     assert result.images.modes == {"L": 1, "RGB": 1, "RGBA": 1}
@@ -162,24 +96,6 @@ def test_class_weights_hand_computed(tmp_path: Path) -> None:
     assert result.class_weights.median_frequency == pytest.approx(
         [median / frequency for frequency in frequencies] + [0.0]
     )
-
-
-@pytest.mark.parametrize(
-    ("pixels", "denominators", "inverse", "median"),
-    [
-        ([10, 10], [20, 20], [1.0, 1.0], [1.0, 1.0]),
-        ([30, 10, 0], [40, 40, 0], [40 / 60, 2.0, 0.0], [0.5 / 0.75, 0.5 / 0.25, 0.0]),
-        ([0, 0], [0, 0], [0.0, 0.0], [0.0, 0.0]),
-    ],
-    ids=["balanced", "three-to-one-and-empty", "no-pixels"],
-)
-def test_class_weights_function(
-    pixels: list[int], denominators: list[int], inverse: list[float], median: list[float]
-) -> None:
-    weights = class_weights(pixels, denominators)
-
-    assert weights.inverse_frequency == pytest.approx(inverse)
-    assert weights.median_frequency == pytest.approx(median)
 
 
 def test_split_table_and_absent_class_warning(tmp_path: Path) -> None:
@@ -332,206 +248,6 @@ def test_workers_do_not_change_the_result(tmp_path: Path) -> None:
     parallel = stats_to_json(compute_stats(layout.root, workers=2))
 
     assert serial == parallel
-
-
-# --- JSON schema -----------------------------------------------------------------
-
-
-NUMBER = (int, float)
-SIZE = {"min": int, "median": int, "max": int}
-SCHEMA: dict[str, object] = {
-    "schema_version": int,
-    "kind": str,
-    "dataset": str,
-    "split": (str, type(None)),
-    "images": {
-        "count": int,
-        "height": SIZE,
-        "width": SIZE,
-        "modes": dict,
-        "rgb_mean": (list, type(None)),
-        "rgb_std": (list, type(None)),
-    },
-    "classes": list,
-    "ignore_pixel_share": NUMBER,
-    "background_pixel_share": NUMBER,
-    "splits": dict,
-    "class_weights": {"inverse_frequency": list, "median_frequency": list},
-    "warnings": list,
-}
-CLASS_SCHEMA: dict[str, object] = {
-    "id": int,
-    "name": str,
-    "pixels": int,
-    "pixel_share": NUMBER,
-    "images": int,
-    "instances": (int, type(None)),
-    "mean_instance_area": (*NUMBER, type(None)),
-    "min_instance_area": (int, type(None)),
-}
-
-
-def check_schema(value: object, schema: object, where: str = "$") -> None:
-    """Fail naming the path when ``value`` lacks a key of ``schema`` or has the wrong type."""
-    if isinstance(schema, dict):
-        assert isinstance(value, dict), f"{where} is not an object"
-        missing = set(schema) - set(value)
-        assert not missing, f"{where} lacks {sorted(missing)}"
-        for key, subschema in schema.items():
-            check_schema(value[key], subschema, f"{where}.{key}")
-    else:
-        assert isinstance(value, schema), f"{where} = {value!r} is not {schema}"  # type: ignore[arg-type]
-
-
-def check_dataset_document(document: dict[str, object]) -> None:
-    check_schema(document, SCHEMA)
-    assert document["schema_version"] == 1
-    classes = document["classes"]
-    assert isinstance(classes, list)
-    for index, item in enumerate(classes):
-        check_schema(item, CLASS_SCHEMA, f"$.classes[{index}]")
-        assert item["id"] == index
-    images = document["images"]
-    assert isinstance(images, dict)
-    for key in ("rgb_mean", "rgb_std"):
-        assert images[key] is None or (
-            len(images[key]) == 3 and all(isinstance(v, float) for v in images[key])
-        )
-    assert all(isinstance(count, int) for count in images["modes"].values())
-    weights = document["class_weights"]
-    assert isinstance(weights, dict)
-    for values in weights.values():
-        assert len(values) == len(classes)
-        assert all(isinstance(value, float) for value in values)
-    splits = document["splits"]
-    assert isinstance(splits, dict)
-    for counts in splits.values():
-        assert list(counts) == [item["name"] for item in classes]
-        assert all(isinstance(count, int) for count in counts.values())
-    assert all(isinstance(warning, str) for warning in document["warnings"])  # type: ignore[union-attr]
-
-
-@pytest.mark.parametrize(
-    ("objects", "splits", "rgb"),
-    [(True, {"train": ["a", "b"], "val": ["c"]}, True), (False, None, False)],
-    ids=["full", "minimal"],
-)
-def test_json_follows_the_schema(
-    tmp_path: Path, objects: bool, splits: dict[str, list[str]] | None, rgb: bool
-) -> None:
-    root = make_dataset(tmp_path / "d", objects=objects, splits=splits).root
-    path = tmp_path / "out" / "stats.json"
-
-    write_stats_json(compute_stats(root, rgb=rgb), path)
-
-    document = json.loads(path.read_text(encoding="utf-8"))
-    check_dataset_document(document)
-    assert document["kind"] == "dataset"
-    assert document["dataset"] == str(root)
-
-
-def test_schema_check_catches_a_wrong_type() -> None:
-    with pytest.raises(AssertionError, match=r"\$\.images\.count"):
-        check_schema({"images": {"count": "3"}}, {"images": {"count": int}})
-
-
-# --- output ------------------------------------------------------------------------
-
-
-def test_table_has_aligned_columns(tmp_path: Path) -> None:
-    table = format_table(compute_stats(make_dataset(tmp_path / "d").root))
-
-    lines = table.splitlines()
-    header = next(index for index, line in enumerate(lines) if line.startswith("id"))
-    rows = lines[header : header + 2 + len(NAMES)]
-    assert rows[1].replace(" ", "").strip("-") == ""
-    assert len({len(line) for line in rows}) == 1  # the last column is right-aligned
-    assert "RGB mean" in table
-    assert "classes with no pixels: 3 bird" in table
-
-
-def test_plot_writes_a_png(tmp_path: Path) -> None:
-    path = tmp_path / "plots" / "stats.png"
-
-    plot_stats(compute_stats(make_dataset(tmp_path / "d").root), path)
-
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        assert image.width > 500
-    assert [p.name for p in path.parent.iterdir()] == ["stats.png"]
-
-
-# --- labelme folders -----------------------------------------------------------------
-
-
-def _shape(label: str, shape_type: str | None = "polygon", group_id: int | None = None) -> dict:
-    points = {
-        "polygon": [[0, 0], [3, 0], [3, 3]],
-        "rectangle": [[0, 0], [2, 2]],
-        "point": [[1, 1]],
-        None: [[0, 0], [3, 0], [3, 3]],
-    }[shape_type]
-    shape: dict[str, object] = {"label": label, "points": points, "group_id": group_id}
-    if shape_type is not None:
-        shape["shape_type"] = shape_type
-    return shape
-
-
-def make_labelme_folder(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    documents = {
-        "one": [_shape("cat"), _shape("cat", "rectangle"), _shape("dog", "point")],
-        "two": [_shape("cat", None, 1), _shape("cat", "polygon", 1), _shape("__ignore__")],
-        "three": [],
-    }
-    for stem, shapes in documents.items():
-        Image.new("RGB", (8, 6)).save(folder / f"{stem}.jpg")
-        document = {
-            "version": "5.4.1",
-            "shapes": shapes,
-            "imagePath": f"{stem}.jpg",
-            "imageData": None,
-            "imageHeight": 6,
-            "imageWidth": 8,
-        }
-        (folder / f"{stem}.json").write_text(json.dumps(document), encoding="utf-8")
-    (folder / "broken.json").write_text("{not json", encoding="utf-8")
-    return folder
-
-
-def test_labelme_folder_counts(tmp_path: Path) -> None:
-    folder = make_labelme_folder(tmp_path / "ann")
-
-    result = labelme_stats(folder)
-
-    by_label = {item.label: item for item in result.labels}
-    assert list(by_label) == ["__ignore__", "cat", "dog"]
-    cat = by_label["cat"]
-    assert (cat.shapes, cat.images, cat.instances) == (4, 2, 3)
-    assert cat.shape_types == {"polygon": 3, "rectangle": 1}
-    assert by_label["dog"].shape_types == {"point": 1}
-    assert result.shape_types == {"point": 1, "polygon": 4, "rectangle": 1}
-    assert result.files == 4
-    assert result.files_without_shapes == ("three.json",)
-    assert len(result.problems) == 1 and "broken.json" in result.problems[0]
-    document = result.to_dict()
-    assert document["kind"] == "labelme" and document["shapes"] == 6
-    assert "Files without shapes: 1 (three.json)" in format_labelme_table(result)
-
-
-def test_labelme_folder_detection(tmp_path: Path) -> None:
-    assert is_labelme_dir(make_labelme_folder(tmp_path / "ann"))
-    assert not is_labelme_dir(make_dataset(tmp_path / "d").root)
-    assert not is_labelme_dir(tmp_path / "missing")
-
-
-def test_labelme_plot(tmp_path: Path) -> None:
-    path = tmp_path / "labels.png"
-
-    plot_stats(labelme_stats(make_labelme_folder(tmp_path / "ann")), path)
-
-    with Image.open(path) as image:
-        assert image.format == "PNG"
 
 
 def test_instance_on_ignore_only_is_not_counted_and_ties_go_to_the_lower_id(
