@@ -28,6 +28,7 @@ from annotool.fileio import check_output_dir
 from annotool.labels import IGNORE_ID, voc_colormap
 from annotool.metrics import SegmentationScores, scores_from_confusion
 from annotool.stats import DatasetStats, dataset_stats, read_class_weights
+from annotool.tables import name_some
 from annotool.train import distributed
 from annotool.train.checkpoint import (
     CheckpointError,
@@ -273,14 +274,9 @@ def _check_files_exist(layout: VocLayout, split: str, stems: list[str]) -> None:
         if not path.is_file()
     ]
     if missing:
-        listed = ", ".join(missing[:MAX_LISTED_MISSING])
-        more = (
-            f" and {len(missing) - MAX_LISTED_MISSING} more"
-            if len(missing) > MAX_LISTED_MISSING
-            else ""
-        )
         raise DatasetError(
-            f"{layout.split_path(split)} lists images whose files are missing: {listed}{more}; "
+            f"{layout.split_path(split)} lists images whose files are missing: "
+            f"{name_some(missing, MAX_LISTED_MISSING)}; "
             f"re-run 'annotool split {layout.root} --overwrite' after changing the dataset"
         )
 
