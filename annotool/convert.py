@@ -9,8 +9,6 @@ every file is reported.
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,18 +16,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from annotool.check import (
-    AnnotationInputs,
-    FileCheck,
-    find_annotation_files,
-    read_checked,
-    unused_classes,
-)
-from annotool.errors import AnnotationError, AnnotoolError, InvalidInputError, Problem
+from annotool.batch import write_valid_files
+from annotool.check import AnnotationInputs, FileCheck, find_annotation_files
+from annotool.errors import AnnotationError, AnnotoolError, Problem
 from annotool.fileio import staged_dir
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
-from annotool.parallel import map_in_order, pool_context
 from annotool.progress import ProgressCallback
 from annotool.rasterize import rasterize
 from annotool.tables import text_table
@@ -47,16 +39,6 @@ class ConvertOptions:
     objects: bool = True
     visualizations: bool = True
     npy: bool = False
-
-
-@dataclass(frozen=True)
-class FileOutcome:
-    """What converting one annotation file did."""
-
-    check: FileCheck
-    converted: bool
-    class_pixels: NDArray[np.int64] | None
-    """``(num_classes + 1,)`` pixel counts: index 0 is ignore, index ``i + 1`` is class ``i``."""
 
 
 @dataclass
@@ -99,50 +81,39 @@ def convert_dataset(
     that case ``out_dir`` is left untouched.
     """
     found = find_annotation_files(inputs, recursive)
-    files = found.files
     out_dir = Path(out_dir)
+    # Index 0 counts ignored pixels, index i + 1 class i; kept small so memory does not
+    # grow per file.
+    pixels = np.zeros(labels.num_classes + 1, dtype=np.int64)
+
+    def add_pixels(_check: FileCheck, class_pixels: NDArray[np.int64]) -> None:
+        pixels[:] += class_pixels
+
     with staged_dir(out_dir, overwrite) as staging:
         layout = VocLayout(staging)
         _make_folders(layout, options)
         layout.write_class_names(labels.class_names)
-        tally = _convert_files(files, layout, labels, options, skip_invalid, workers, progress)
-        problems = [problem for check in tally.invalid for problem in check.problems]
-        if tally.invalid and not skip_invalid:
-            raise InvalidInputError(
-                problems,
-                f"{len(tally.invalid)} of {len(files)} annotation files are invalid; nothing "
-                "was written (fix them, or pass --skip-invalid to convert the valid ones):",
-            )
-        if not tally.converted:
-            raise InvalidInputError(problems, "no annotation file is valid; nothing was written:")
+        write = partial(write_example, layout=layout, labels=labels, options=options)
+        summary = write_valid_files(
+            found.files,
+            labels,
+            write,
+            add_pixels,
+            verb="convert",
+            skip_invalid=skip_invalid,
+            workers=workers,
+            progress=progress,
+        )
     return ConvertResult(
         out_dir=out_dir,
         class_names=labels.class_names,
-        converted=tally.converted,
-        skipped=tally.invalid,
-        class_pixels=tally.pixels[1:],
-        ignore_pixels=int(tally.pixels[0]),
-        unused_classes=unused_classes(labels, tally.labels_used),
+        converted=summary.written,
+        skipped=summary.skipped,
+        class_pixels=pixels[1:],
+        ignore_pixels=int(pixels[0]),
+        unused_classes=summary.unused_classes(labels),
         warnings=list(found.warnings),
     )
-
-
-@dataclass
-class _Tally:
-    """What the converted files add up to, kept small so memory does not grow per file."""
-
-    pixels: NDArray[np.int64]
-    converted: list[str] = field(default_factory=list)
-    invalid: list[FileCheck] = field(default_factory=list)
-    labels_used: set[str] = field(default_factory=set)
-
-    def add(self, outcome: FileOutcome) -> None:
-        if outcome.class_pixels is not None:
-            self.pixels += outcome.class_pixels
-            self.converted.append(outcome.check.path.stem)
-            self.labels_used.update(outcome.check.labels_used)
-        elif not outcome.check.ok:
-            self.invalid.append(outcome.check)
 
 
 def _make_folders(layout: VocLayout, options: ConvertOptions) -> None:
@@ -161,57 +132,35 @@ def _make_folders(layout: VocLayout, options: ConvertOptions) -> None:
         folder.mkdir(parents=True)
 
 
-# Set once an invalid file is seen, so that without --skip-invalid the other workers
-# stop writing files that will be thrown away and only keep checking. Each worker gets
-# it through the pool initializer (a module global set here would not reach workers
-# started by spawn).
-_invalid_seen: multiprocessing.synchronize.Event | None = None
+@dataclass(frozen=True)
+class DatasetImage:
+    """An annotation's image as a dataset stores it.
+
+    ``jpeg`` is the source JPEG copied byte for byte when it is an RGB JPEG that needs no
+    rotation, else the EXIF-oriented pixels encoded at quality ``JPEG_QUALITY``.
+    ``pixels`` is the ``(H, W, 3)`` uint8 image when it was decoded, else None.
+    """
+
+    jpeg: bytes
+    height: int
+    width: int
+    pixels: NDArray[np.uint8] | None
 
 
-def _share_invalid_flag(flag: multiprocessing.synchronize.Event | None) -> None:
-    global _invalid_seen
-    _invalid_seen = flag
+def dataset_image(annotation: Annotation, need_pixels: bool = False) -> DatasetImage:
+    """The image ``convert`` and ``export`` write for ``annotation``.
 
-
-def _convert_files(
-    files: Sequence[Path],
-    layout: VocLayout,
-    labels: LabelSet,
-    options: ConvertOptions,
-    skip_invalid: bool,
-    workers: int,
-    progress: ProgressCallback | None,
-) -> _Tally:
-    flag = None if skip_invalid else pool_context().Event()
-    tally = _Tally(pixels=np.zeros(labels.num_classes + 1, dtype=np.int64))
-    convert_one = partial(_convert_file, layout=layout, labels=labels, options=options)
-    try:
-        outcomes = map_in_order(convert_one, files, workers, progress, _share_invalid_flag, (flag,))
-        for outcome in outcomes:
-            tally.add(outcome)
-    finally:
-        _share_invalid_flag(None)
-    return tally
-
-
-def _convert_file(
-    path: Path, layout: VocLayout, labels: LabelSet, options: ConvertOptions
-) -> FileOutcome:
-    annotation, check = read_checked(path, labels)
-    if annotation is None or not check.ok:
-        if _invalid_seen is not None:
-            _invalid_seen.set()
-        return FileOutcome(check=check, converted=False, class_pixels=None)
-    if _invalid_seen is not None and _invalid_seen.is_set():
-        return FileOutcome(check=check, converted=False, class_pixels=None)
-    try:
-        class_pixels = write_example(annotation, layout, labels, options)
-    except AnnotoolError as error:
-        failed = FileCheck(path, (*check.problems, Problem(path, str(error))), check.labels_used)
-        if _invalid_seen is not None:
-            _invalid_seen.set()
-        return FileOutcome(check=failed, converted=False, class_pixels=None)
-    return FileOutcome(check=check, converted=True, class_pixels=class_pixels)
+    Decoding the photo is the slowest step; a plain RGB JPEG is copied as it is, so it is
+    decoded only when it must be re-encoded or ``need_pixels`` asks for its pixels.
+    """
+    jpeg = None if need_pixels else copyable_jpeg_bytes(annotation)
+    if jpeg is not None:
+        height, width = _image_size(annotation)
+        return DatasetImage(jpeg=jpeg, height=height, width=width, pixels=None)
+    image = load_image(annotation)
+    height, width = image.pixels.shape[:2]
+    jpeg = image.jpeg_bytes or encode_jpeg(image.pixels, JPEG_QUALITY)
+    return DatasetImage(jpeg=jpeg, height=height, width=width, pixels=image.pixels)
 
 
 def write_example(
@@ -222,15 +171,8 @@ def write_example(
     The counts are ``(num_classes + 1,)``: index 0 counts ignored pixels.
     """
     stem = annotation.path.stem
-    # Decoding the photo is the slowest step; a plain RGB JPEG is copied as it is, so it
-    # is decoded only when the visualizations need its pixels.
-    jpeg_bytes = None if options.visualizations else copyable_jpeg_bytes(annotation)
-    pixels = None
-    if jpeg_bytes is None:
-        image = load_image(annotation)
-        pixels = image.pixels
-        jpeg_bytes = image.jpeg_bytes
-    height, width = pixels.shape[:2] if pixels is not None else _image_size(annotation)
+    image = dataset_image(annotation, need_pixels=options.visualizations)
+    pixels, height, width = image.pixels, image.height, image.width
     class_label, object_label = rasterize(annotation.shapes, height, width, labels)
     if options.objects and int(object_label.max(initial=0)) >= IGNORE_ID:
         raise AnnotationError(
@@ -238,7 +180,7 @@ def write_example(
             f"hold ids up to {IGNORE_ID - 1}; pass --no-objects to write class masks only"
         )
 
-    _write(layout.image_path(stem), jpeg_bytes or encode_jpeg(pixels, JPEG_QUALITY))
+    _write(layout.image_path(stem), image.jpeg)
     class_values = mask_values(class_label)
     _write(layout.class_mask_path(stem), label_png_bytes(class_values))
     if options.objects:
