@@ -59,27 +59,16 @@ def rasterize(
     """
     class_label = np.zeros((height, width), dtype=np.int32)
     object_label = np.zeros((height, width), dtype=np.int32)
-    instance_ids: dict[tuple[str, int], int] = {}
-    next_instance_id = 1
     canvas = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(canvas)
     paints_ignore = False
-    for shape in shapes:
+    for shape, instance_id in zip(shapes, instance_ids(shapes), strict=True):
         class_id = labels.class_id(shape.label)
         if class_id is None:
             raise AnnotationError(
                 f"shape {shape.index}: label {shape.label!r} is not in {labels.source}; "
                 "add it there or relabel the shape"
             )
-        if shape.group_id is None:
-            instance_id = next_instance_id
-            next_instance_id += 1
-        else:
-            key = (shape.label, shape.group_id)
-            if key not in instance_ids:
-                instance_ids[key] = next_instance_id
-                next_instance_id += 1
-            instance_id = instance_ids[key]
         painted = _shape_pixels_in_box(shape, canvas, draw, height, width)
         if painted is None:
             continue
@@ -90,6 +79,38 @@ def rasterize(
     if paints_ignore:
         object_label[class_label == IGNORE_ID_NPY] = 0
     return class_label, object_label
+
+
+def instance_ids(shapes: Sequence[Shape]) -> list[int]:
+    """The instance id of each shape, as :func:`rasterize` numbers them.
+
+    Ids count from 1 in order of first appearance of (label, group_id); a shape without
+    group_id is an instance of its own.
+    """
+    ids: list[int] = []
+    grouped: dict[tuple[str, int], int] = {}
+    next_id = 1
+    for shape in shapes:
+        key = None if shape.group_id is None else (shape.label, shape.group_id)
+        if key in grouped:
+            ids.append(grouped[key])
+            continue
+        if key is not None:
+            grouped[key] = next_id
+        ids.append(next_id)
+        next_id += 1
+    return ids
+
+
+def shape_patches(
+    shapes: Sequence[Shape], height: int, width: int
+) -> list[tuple[tuple[int, int, int, int], NDArray[np.bool_]] | None]:
+    """Each shape's box ``(top, bottom, left, right)`` and the ``(h, w)`` pixels it paints
+    there when drawn alone, exactly as :func:`rasterize` draws it; None for a shape that
+    lies outside the image."""
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    return [_shape_pixels_in_box(shape, canvas, draw, height, width) for shape in shapes]
 
 
 def shape_box(shape: Shape, height: int, width: int) -> tuple[int, int, int, int] | None:
