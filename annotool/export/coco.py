@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from pycocotools import mask as coco_mask
 
 from annotool import __version__
+from annotool.check import AnnotationInputs
 from annotool.convert import dataset_image
 from annotool.export.common import ExportedFile, ExportResult, run_export
 from annotool.export.instances import Instance, image_objects
@@ -72,7 +73,7 @@ class CocoImage:
 
 
 def export_coco(
-    json_dir: Path,
+    inputs: AnnotationInputs,
     out_dir: Path,
     labels: LabelSet,
     *,
@@ -84,8 +85,10 @@ def export_coco(
     workers: int = 1,
     progress: ProgressCallback | None = None,
 ) -> ExportResult:
-    """Export every labelme file in ``json_dir`` as a COCO dataset at ``out_dir``.
+    """Export the labelme files of ``inputs`` as a COCO dataset at ``out_dir``.
 
+    ``inputs`` is a folder, JSON files and folders, or files already resolved (see
+    find_annotation_files).
     See the module docstring for the layout. Validation, all-or-nothing writing and
     ``skip_invalid`` are those of ``convert``: raises InvalidInputError listing every
     problem, and ``out_dir`` is left untouched, when a file is invalid.
@@ -98,7 +101,7 @@ def export_coco(
         return partial(_export_file, staging=staging, labels=labels, ignore=ignore)
 
     return run_export(
-        json_dir,
+        inputs,
         out_dir,
         labels,
         make_writer,

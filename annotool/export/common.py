@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from annotool.batch import write_valid_files
-from annotool.check import FileCheck, find_annotation_files
+from annotool.check import AnnotationInputs, FileCheck, find_annotation_files
+from annotool.errors import Problem
 from annotool.export.splits import SPLIT_NAMES, SplitRequest, assign_splits, check_split_size
 from annotool.fileio import staged_dir
 from annotool.labelme import Annotation
@@ -58,6 +59,8 @@ class ExportResult:
     """Instances written from their pixels (COCO RLE, YOLO traced outlines)."""
     images_with_ignore: int
     unused_classes: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    """What the inputs held that was not read (see find_annotation_files)."""
 
     @property
     def instances(self) -> int:
@@ -69,7 +72,7 @@ Finish = Callable[[Path, list[ExportedFile[Payload]], list[str] | None], None]
 
 
 def run_export(
-    json_dir: Path,
+    inputs: AnnotationInputs,
     out_dir: Path,
     labels: LabelSet,
     make_writer: Callable[[Path], Callable[[Annotation], ExportedFile[Payload]]],
@@ -82,11 +85,12 @@ def run_export(
     workers: int,
     progress: ProgressCallback | None,
 ) -> ExportResult:
-    """Export every file of ``json_dir`` into ``out_dir``, staged, all or nothing.
+    """Export every labelme file of ``inputs`` into ``out_dir``, staged, all or nothing.
 
     ``make_writer(staging)`` gives the picklable per-file writer; ``finish`` runs last.
     """
-    files = find_annotation_files(json_dir, recursive)
+    found = find_annotation_files(inputs, recursive)
+    files = found.files
     check_split_size(split, len(files))
     out_dir = Path(out_dir)
     exported: list[ExportedFile[Payload]] = []
@@ -117,4 +121,5 @@ def run_export(
         mask_instances=sum(record.mask_instances for record in exported),
         images_with_ignore=sum(record.has_ignore for record in exported),
         unused_classes=summary.unused_classes(labels),
+        warnings=list(found.warnings),
     )

@@ -27,6 +27,9 @@ POLYGON_SHAPE_TYPES = ("polygon", "rectangle", "circle", "oriented_rectangle")
 CIRCLE_TOLERANCE = 0.2
 """Most distance, in pixels, between a circle and the regular polygon standing for it."""
 
+COLLINEAR_TOLERANCE = 1e-6
+"""Corners of a traced outline this close to the line through their neighbours are dropped."""
+
 Box = tuple[int, int, int, int]
 """``(top, bottom, left, right)`` in pixels, bottom and right exclusive."""
 
@@ -183,7 +186,7 @@ def mask_outlines(instance: Instance) -> list[NDArray[np.float64]]:
             centres = np.concatenate([centres, centres[::-1], centres])[:3]
         outline = np.stack([centres[:, 1] - 1 + left, centres[:, 0] - 1 + top], axis=1)
         if len(outline) > 3:
-            outline = measure.approximate_polygon(outline, tolerance=0.0)
+            outline = measure.approximate_polygon(outline, tolerance=COLLINEAR_TOLERANCE)
         outlines.append(outline)
     return outlines
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from annotool.check import AnnotationInputs
 from annotool.convert import dataset_image
 from annotool.export.common import ExportedFile, ExportResult, run_export
 from annotool.export.instances import Instance, image_objects, join_polygons, mask_outlines
@@ -46,7 +47,7 @@ COORDINATE_DECIMALS = 6
 
 
 def export_yolo(
-    json_dir: Path,
+    inputs: AnnotationInputs,
     out_dir: Path,
     labels: LabelSet,
     *,
@@ -57,8 +58,10 @@ def export_yolo(
     workers: int = 1,
     progress: ProgressCallback | None = None,
 ) -> ExportResult:
-    """Export every labelme file in ``json_dir`` as a YOLO segmentation dataset at ``out_dir``.
+    """Export the labelme files of ``inputs`` as a YOLO segmentation dataset at ``out_dir``.
 
+    ``inputs`` is a folder, JSON files and folders, or files already resolved (see
+    find_annotation_files).
     See the module docstring for the layout; without ``split.split_from`` or
     ``split.val``, val is 0.2 of the images. Validation, all-or-nothing writing and
     ``skip_invalid`` are those of ``convert``.
@@ -73,7 +76,7 @@ def export_yolo(
 
     out_dir = Path(out_dir)
     return run_export(
-        json_dir,
+        inputs,
         out_dir,
         labels,
         make_writer,
