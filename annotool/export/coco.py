@@ -46,6 +46,9 @@ IMAGES_DIR = "images"
 ANNOTATIONS_FILE = "annotations.json"
 IGNORE_MODES = ("crowd", "drop")
 DESCRIPTION = "labelme annotations exported by annotool"
+POLYGON_MIN_IOU = 0.5
+"""Least overlap (intersection over union) of what pycocotools fills from an object's
+polygons with the object's pixels for the polygons to be written; below it, RLE."""
 
 
 def split_annotations_file(split: str) -> str:
@@ -134,7 +137,7 @@ def _export_file(
         ]
     file_name = f"{stem}.jpg"
     (staging / IMAGES_DIR / file_name).write_bytes(image.jpeg)
-    polygons = sum(instance.polygons is not None for instance in objects.instances)
+    polygons = sum(isinstance(coco_object.segmentation, list) for coco_object in coco_objects)
     return ExportedFile(
         stem=stem,
         class_presence=objects.class_presence,
@@ -146,18 +149,18 @@ def _export_file(
 
 
 def _coco_object(instance: Instance, height: int, width: int) -> CocoObject:
-    if instance.polygons is not None:
-        polygons = [polygon.ravel().tolist() for polygon in instance.polygons]
-        rle = coco_mask.merge(coco_mask.frPyObjects(polygons, height, width))
-        area, bbox = _area_and_bbox(rle)
-        if area > 0:
-            return CocoObject(instance.class_id, polygons, area, bbox, iscrowd=0)
-    # Pixels alone describe the instance (or its polygons are too thin for pycocotools
-    # to fill any pixel: a collinear polygon that labelme still paints as its outline).
     top, bottom, left, right = instance.box
     pixels = np.zeros((height, width), dtype=bool)
     pixels[top:bottom, left:right] = instance.mask
     rle = _rle(pixels)
+    if instance.polygons is not None:
+        polygons = [polygon.ravel().tolist() for polygon in instance.polygons]
+        filled = coco_mask.merge(coco_mask.frPyObjects(polygons, height, width))
+        # A sliver (or a collinear polygon) that labelme paints as its outline but
+        # pycocotools barely fills is better described by its pixels.
+        if float(coco_mask.iou([filled], [rle], [0])[0][0]) >= POLYGON_MIN_IOU:
+            area, bbox = _area_and_bbox(filled)
+            return CocoObject(instance.class_id, polygons, area, bbox, iscrowd=0)
     area, bbox = _area_and_bbox(rle)
     return CocoObject(instance.class_id, _rle_json(rle), area, bbox, iscrowd=0)
 

@@ -94,26 +94,45 @@ def _export_file(annotation: Annotation, staging: Path, labels: LabelSet) -> Exp
     stem = annotation.path.stem
     image = dataset_image(annotation)
     objects = image_objects(annotation, labels, image.height, image.width)
-    lines = [yolo_line(instance, image.height, image.width) for instance in objects.instances]
+    lines, traced = [], 0
+    for instance in objects.instances:
+        polygon, was_traced = object_outline(instance, image.height, image.width)
+        lines.append(yolo_line(instance.class_id - 1, polygon, image.height, image.width))
+        traced += was_traced
     (staging / IMAGES_DIR / f"{stem}.jpg").write_bytes(image.jpeg)
     (staging / LABELS_DIR / f"{stem}.txt").write_text(
         "".join(f"{line}\n" for line in lines), encoding="utf-8"
     )
-    polygons = sum(instance.polygons is not None for instance in objects.instances)
     return ExportedFile(
         stem=stem,
         class_presence=objects.class_presence,
-        polygon_instances=polygons,
-        mask_instances=len(objects.instances) - polygons,
+        polygon_instances=len(lines) - traced,
+        mask_instances=traced,
         has_ignore=objects.ignore is not None,
         payload=None,
     )
 
 
-def yolo_line(instance: Instance, height: int, width: int) -> str:
-    """The label line of one object: its class index, then its normalized x y pairs."""
-    outlines = instance.polygons if instance.polygons is not None else mask_outlines(instance)
-    polygon = join_polygons(list(outlines))
+def object_outline(instance: Instance, height: int, width: int) -> tuple[NDArray[np.float64], bool]:
+    """The ``(K, 2)`` pixel ``x, y`` polygon of one object, and whether it was traced.
+
+    Its shapes' polygons when they describe it exactly and lie on the image, else the
+    outline traced around its pixels; several polygons are joined into one.
+    """
+    outlines = instance.polygons
+    # Normalized coordinates end at the image border: a polygon reaching beyond it is
+    # traced from its pixels, since clipping its corners one by one would bend its sides.
+    traced = outlines is None or any(
+        polygon.min() < 0 or np.any(polygon.max(axis=0) > (width - 1, height - 1))
+        for polygon in outlines
+    )
+    if traced:
+        outlines = tuple(mask_outlines(instance))
+    return join_polygons(list(outlines or ())), traced
+
+
+def yolo_line(class_index: int, polygon: NDArray[np.float64], height: int, width: int) -> str:
+    """A label line: ``class_index``, then the pixel ``polygon``'s normalized x y pairs."""
     # Rounded up, so that Ultralytics, which truncates denormalized coordinates to whole
     # pixels, gets back the whole-pixel corners of traced outlines rather than one less.
     scale = 10**COORDINATE_DECIMALS
@@ -121,7 +140,7 @@ def yolo_line(instance: Instance, height: int, width: int) -> str:
     values = " ".join(
         f"{value:.{COORDINATE_DECIMALS}f}" for value in np.clip(normalized, 0.0, 1.0).ravel()
     )
-    return f"{instance.class_id - 1} {values}"
+    return f"{class_index} {values}"
 
 
 def read_yolo_polygon(line: str, height: int, width: int) -> tuple[int, NDArray[np.float64]]:
