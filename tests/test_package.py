@@ -20,6 +20,7 @@ EXPECTED_COMMANDS = [
     "train",
     "predict",
     "evaluate",
+    "export",
 ]
 
 
