@@ -61,10 +61,9 @@ def export_yolo(
     """Export the labelme files of ``inputs`` as a YOLO segmentation dataset at ``out_dir``.
 
     ``inputs`` is a folder, JSON files and folders, or files already resolved (see
-    find_annotation_files).
-    See the module docstring for the layout; without ``split.split_from`` or
-    ``split.val``, val is 0.2 of the images. Validation, all-or-nothing writing and
-    ``skip_invalid`` are those of ``convert``.
+    find_annotation_files). See the module docstring for the layout; without
+    ``split.split_from`` or ``split.val``, val is 0.2 of the images. Validation,
+    all-or-nothing writing and ``skip_invalid`` are those of ``convert``.
     """
     if split is None or not split.wanted:
         split = SplitRequest(val=DEFAULT_VAL, seed=split.seed if split else 0, optional=True)
