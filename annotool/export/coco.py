@@ -91,9 +91,10 @@ def export_coco(
     """Export the labelme files of ``inputs`` as a COCO dataset at ``out_dir``.
 
     ``inputs`` is a folder, JSON files and folders, or files already resolved (see
-    find_annotation_files). See the module docstring for the layout. Validation, all-or-nothing writing and
-    ``skip_invalid`` are those of ``convert``: raises InvalidInputError listing every
-    problem, and ``out_dir`` is left untouched, when a file is invalid.
+    find_annotation_files). See the module docstring for the layout. Validation,
+    all-or-nothing writing and ``skip_invalid`` are those of ``convert``: raises
+    InvalidInputError listing every problem, and ``out_dir`` is left untouched, when a
+    file is invalid.
     """
     if ignore not in IGNORE_MODES:
         raise ValueError(f"ignore must be one of {IGNORE_MODES}, not {ignore!r}")
