@@ -6,6 +6,7 @@ data lives in the core modules, which raise AnnotoolError subclasses instead of 
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -49,8 +50,51 @@ from annotool.voc import VocLayout
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+INTERRUPTED_EXIT_CODE = 130
+"""128 + SIGINT, what shells report for a command stopped by Ctrl-C."""
+
+
+class Interrupted(Exception):
+    """Raised by a command that caught Ctrl-C to say what it leaves behind.
+
+    The default message is ``Interrupted; nothing was written.``; a command whose
+    outputs survive an interruption (train's checkpoints) catches KeyboardInterrupt and
+    raises this with its own one line instead.
+    """
+
+    def __init__(self, message: str = "Interrupted; nothing was written.") -> None:
+        super().__init__(message)
+
+
+_OS_ERROR_HINTS = {
+    errno.ENOSPC: "free some space or write somewhere else",
+    errno.EDQUOT: "free some space or write somewhere else",
+    errno.EROFS: "the file system is read-only; write somewhere else",
+    errno.EACCES: "check the permissions or write somewhere else",
+    errno.EPERM: "check the permissions or write somewhere else",
+    errno.ENOENT: "was it moved or deleted while annotool ran?",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+}
+
+
+def os_error_message(error: OSError) -> str:
+    """One line for an OSError: the path, the cause, and what to do when that is clear."""
+    cause = error.strerror or str(error)
+    hint = _OS_ERROR_HINTS.get(error.errno) if error.errno is not None else None
+    paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    where = " -> ".join(paths)
+    message = f"{where}: {cause}" if where else cause
+    return f"{message}; {hint}" if hint else message
+
+
 def reports_errors(command: F) -> F:
-    """Turn AnnotoolError raised by the core into a clean ``Error: ...`` and exit code 1."""
+    """The one place where failures become messages: no command prints a traceback.
+
+    AnnotoolError from the core and OSError (disk full, read-only or impossible output
+    path, permissions, a file gone mid-run) become ``Error: ...`` and exit code 1; Ctrl-C
+    prints one line (see Interrupted) on stderr and exits 130. Outputs are written
+    atomically or staged, so none of these leaves a half-written file behind.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -58,6 +102,12 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except AnnotoolError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:
+            raise click.ClickException(os_error_message(error)) from None
+        except (KeyboardInterrupt, Interrupted) as interruption:
+            message = str(interruption) if isinstance(interruption, Interrupted) else None
+            click.echo(message or str(Interrupted()), err=True)
+            sys.exit(INTERRUPTED_EXIT_CODE)
 
     return wrapper  # type: ignore[return-value]
 

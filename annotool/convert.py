@@ -180,7 +180,7 @@ def write_example(
             f"hold ids up to {IGNORE_ID - 1}; pass --no-objects to write class masks only"
         )
 
-    _write(layout.image_path(stem), image.jpeg)
+    _write(layout.jpeg_path(stem), image.jpeg)
     class_values = mask_values(class_label)
     _write(layout.class_mask_path(stem), label_png_bytes(class_values))
     if options.objects:

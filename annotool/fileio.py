@@ -32,20 +32,55 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     renamed over ``path``; on any error the temporary file is removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=TEMP_MARKER, dir=path.parent
-    )
+    with naming_path(path):
+        refuse_file_in_path(path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=TEMP_MARKER, dir=path.parent
+        )
+        try:
+            with os.fdopen(descriptor, "wb") as stream:
+                write(stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary_name, 0o644)
+            os.replace(temporary_name, path)
+        except BaseException:
+            Path(temporary_name).unlink(missing_ok=True)
+            raise
+
+
+@contextmanager
+def naming_path(path: Path, staging: Path | None = None) -> Iterator[None]:
+    """Make an OSError raised inside name the output path the user asked for.
+
+    A write that fails on a full disk names no file, and a failure in a temporary file
+    or a staging directory names a path the user never chose: such errors get ``path``
+    (or, for files inside ``staging``, the same file under ``path``) as their filename,
+    so the CLI's message can say which output could not be written.
+    """
     try:
-        with os.fdopen(descriptor, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary_name, 0o644)
-        os.replace(temporary_name, path)
-    except BaseException:
-        Path(temporary_name).unlink(missing_ok=True)
+        yield
+    except OSError as error:
+        named = str(error.filename) if error.filename is not None else ""
+        if staging is not None and named.startswith(f"{staging}{os.sep}"):
+            error.filename = str(path / Path(named).relative_to(staging))
+        elif not named or TEMP_MARKER in named:
+            error.filename = str(path)
         raise
+
+
+def refuse_file_in_path(folder: Path) -> None:
+    """Raise OutputExistsError when a part of ``folder`` is an existing file, not a folder
+    (the OS would answer with a confusing 'File exists' or 'Not a directory')."""
+    for part in (folder, *folder.parents):
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                raise OutputExistsError(
+                    f"{part} is a file, so {folder} cannot be created inside it; "
+                    "choose another output path"
+                )
+            return
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -86,17 +121,20 @@ def staged_dir(out_dir: Path, overwrite: bool) -> Iterator[Path]:
     """
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(out_dir)
-    staging = Path(
-        tempfile.mkdtemp(
-            prefix=f".{out_dir.name}.{os.getpid()}.", suffix=TEMP_MARKER, dir=out_dir.parent
+    with naming_path(out_dir):
+        refuse_file_in_path(out_dir.parent)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(out_dir)
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=f".{out_dir.name}.{os.getpid()}.", suffix=TEMP_MARKER, dir=out_dir.parent
+            )
         )
-    )
     try:
-        yield staging
-        os.chmod(staging, 0o755)
-        _replace_dir(staging, out_dir)
+        with naming_path(out_dir, staging):
+            yield staging
+            os.chmod(staging, 0o755)
+            _replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

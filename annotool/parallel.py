@@ -7,7 +7,9 @@ everything built from them (summaries, output bytes) does not depend on ``worker
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -53,10 +55,31 @@ def map_in_order(
         return
     chunk_size = max(1, min(16, len(items) // (workers * 8)))
     processes = min(workers, len(items))
-    with pool_context().Pool(processes, _start_worker, (initializer, initargs)) as pool:
+    with _start_pool(processes, initializer, initargs) as pool:
         for result in pool.imap(function, items, chunksize=chunk_size):
             advance(1)
             yield result
+
+
+def _start_pool(
+    processes: int, initializer: Callable[..., None] | None, initargs: tuple[object, ...]
+) -> multiprocessing.pool.Pool:
+    """A pool whose workers ignore SIGINT from their first instruction on.
+
+    The workers' initializer ignores it too, but a Ctrl-C between a fork and the
+    initializer would still reach a worker; ignoring it in this process while the pool
+    forks closes that gap (possible only in the main thread, where signals are handled).
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    # getsignal is None for a handler installed outside Python, which could not be restored.
+    previous = signal.getsignal(signal.SIGINT) if main_thread else None
+    if previous is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return pool_context().Pool(processes, _start_worker, (initializer, initargs))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[object, ...]) -> None:

@@ -20,8 +20,10 @@ are read too. Every capability finds its files through :class:`VocLayout`.
 
 from __future__ import annotations
 
+import glob
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +63,24 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 def fold_name(fold: int) -> str:
     """Fold ``fold``'s folder and val part: ``fold0``, ``fold1``, ..."""
     return f"{FOLD_PREFIX}{fold}"
+
+
+def existing_file(folder: Path, stem: str, suffixes: Sequence[str]) -> Path:
+    """``folder/<stem><suffix>`` for the first of ``suffixes`` (lower case) that exists in
+    any letter case (``.JPG``, ``.Jpeg``); ``<stem><suffixes[0]>`` when none does.
+
+    For writing a new file, name its path directly: a missing file costs a listing of
+    ``folder`` here."""
+    for suffix in suffixes:
+        for variant in (suffix, suffix.upper()):
+            if (candidate := folder / f"{stem}{variant}").exists():
+                return candidate
+    # Mixed case such as .Jpeg: rare, so the folder is listed only then.
+    if folder.is_dir():
+        for candidate in sorted(folder.glob(f"{glob.escape(stem)}.*")):
+            if candidate.suffix.lower() in suffixes:
+                return candidate
+    return folder / f"{stem}{suffixes[0]}"
 
 
 @dataclass(frozen=True)
@@ -132,15 +152,13 @@ class VocLayout:
         return self.root / CLASS_NAMES_FILE
 
     def image_path(self, stem: str) -> Path:
-        """The image of ``stem``: ``JPEGImages/<stem>.jpg``, or another suffix if that exists."""
-        jpeg = self.images_dir / f"{stem}.jpg"
-        if jpeg.exists():
-            return jpeg
-        for suffix in IMAGE_SUFFIXES:
-            candidate = self.images_dir / f"{stem}{suffix}"
-            if candidate.exists():
-                return candidate
-        return jpeg
+        """The image of ``stem``: ``JPEGImages/<stem>.jpg``, or another suffix (in any
+        letter case: ``.JPG``, ``.Jpeg``, ``.PNG``) if that exists."""
+        return existing_file(self.images_dir, stem, IMAGE_SUFFIXES)
+
+    def jpeg_path(self, stem: str) -> Path:
+        """``JPEGImages/<stem>.jpg``, where ``annotool convert`` writes the image."""
+        return self.images_dir / f"{stem}.jpg"
 
     def class_mask_path(self, stem: str) -> Path:
         return self.class_dir / f"{stem}.png"

@@ -361,3 +361,51 @@ def test_too_many_instances_for_a_png_mask(tmp_path: Path) -> None:
     assert code == 1
     assert "255 instances" in output and "--no-objects" in output
     assert convert(annotations, tmp_path / "out", "--no-objects")[0] == 0
+
+
+def test_convert_takes_a_single_json_file(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=2)
+    one = annotations / "image001.json"
+    code, output = run(
+        "convert", one, tmp_path / "out", "--labels", annotations / "labels.txt", "-q"
+    )
+    assert code == 0, output
+    assert [p.name for p in (tmp_path / "out" / "SegmentationClass").iterdir()] == ["image001.png"]
+
+
+def test_convert_and_check_take_files_and_folders_together(tmp_path: Path) -> None:
+    first = make_dataset(tmp_path / "a", count=2)
+    second = tmp_path / "b"
+    write_annotation(second, "other", [rectangle("dog", 1, 1, 5, 5)])
+    labels = first / "labels.txt"
+    out = tmp_path / "out"
+    code, output = run("convert", first, second / "other.json", out, "--labels", labels)
+    assert code == 0, output
+    assert "Converted 3 images" in output
+    code, output = run("check", second / "other.json", first, "--labels", labels, "-q")
+    assert code == 0 and "Checked 3 files" in output
+
+
+def test_a_folder_named_json_is_a_warning_not_silence(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=1)
+    (annotations / "x.json").mkdir()
+    labels = annotations / "labels.txt"
+    result = CliRunner().invoke(
+        main, ["convert", str(annotations), str(tmp_path / "out"), "--labels", str(labels), "-q"]
+    )
+    assert result.exit_code == 0
+    assert f"warning: {annotations / 'x.json'}: a folder whose name ends in .json" in (
+        result.output
+    )
+    code, output = run("check", annotations, "--labels", labels, "-q")
+    assert code == 0 and f"warning: {annotations / 'x.json'}: a folder" in output
+
+
+def test_a_missing_or_non_json_input_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("")
+    for bad, message in [
+        (tmp_path / "gone", "does not exist"),
+        (tmp_path / "notes.txt", "is not a labelme .json file"),
+    ]:
+        code, output = run("check", bad, "--labels", "_background_,cat")
+        assert code == 1 and message in output

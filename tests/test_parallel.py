@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 import time
 
 import pytest
 
+from annotool import parallel
 from annotool.parallel import map_in_order
 
 
@@ -64,3 +67,35 @@ def test_a_single_item_runs_in_this_process_whatever_the_workers() -> None:
 def test_map_in_order_raises_the_function_error(workers: int) -> None:
     with pytest.raises(ValueError, match="item 3 failed"):
         list(map_in_order(fail_on_three, range(6), workers))
+
+
+_shared_offset = 0
+
+
+def set_offset(offset: int) -> None:
+    global _shared_offset
+    _shared_offset = offset
+
+
+def add_offset_and_sigint_handler(number: int) -> tuple[int, bool]:
+    return number + _shared_offset, signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_workers_get_the_initializer_state_and_ignore_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch, start_method: str
+) -> None:
+    monkeypatch.setattr(parallel, "pool_context", lambda: multiprocessing.get_context(start_method))
+    results = list(
+        map_in_order(add_offset_and_sigint_handler, range(4), 2, None, set_offset, (100,))
+    )
+    assert results == [(100, True), (101, True), (102, True), (103, True)]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # this process keeps it
+
+
+def test_one_worker_runs_the_initializer_here() -> None:
+    try:
+        results = list(map_in_order(add_offset_and_sigint_handler, [1], 1, None, set_offset, (7,)))
+        assert results == [(8, False)]
+    finally:
+        set_offset(0)

@@ -290,3 +290,13 @@ def test_ordered_split_names_put_annotool_splits_first(tmp_path: Path) -> None:
     for name in ("aaa", "trainval", "val", "zzz", "train"):
         layout.write_split(name, ["a"])
     assert layout.ordered_split_names() == ["train", "val", "trainval", "aaa", "zzz"]
+
+
+@pytest.mark.parametrize("suffix", [".JPG", ".Jpeg", ".PNG", ".png"])
+def test_image_path_finds_suffixes_in_any_case(tmp_path: Path, suffix: str) -> None:
+    layout = VocLayout(tmp_path)
+    layout.images_dir.mkdir()
+    (layout.images_dir / f"a{suffix}").write_bytes(b"")
+    (layout.images_dir / "ab.jpg").write_bytes(b"")
+    assert layout.image_path("a") == layout.images_dir / f"a{suffix}"
+    assert layout.image_path("missing") == layout.images_dir / "missing.jpg"
