@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -277,3 +278,48 @@ def test_a_run_killed_with_sigkill_leaves_staging_that_the_next_run_removes(
         (new_staging / "done.txt").write_text("done")
     assert names_in(tmp_path) == ["out"]
     assert tree(out_dir) == {"done.txt": b"done"}
+
+
+def disk_full(*args: object) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_failed_atomic_write_names_the_final_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("annotool.fileio.os.fsync", disk_full)
+    with pytest.raises(OSError) as raised:
+        atomic_write_bytes(tmp_path / "out.json", b"{}")
+    assert raised.value.errno == errno.ENOSPC
+    assert raised.value.filename == str(tmp_path / "out.json")
+    assert names_in(tmp_path) == []
+
+
+def test_a_failure_inside_staging_names_the_file_under_out_dir(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(OSError) as raised, staged_dir(out, overwrite=False) as staging:
+        (staging / "folder").mkdir()
+        (staging / "folder" / "missing" / "a.png").write_bytes(b"")
+    assert raised.value.filename == str(out / "folder" / "missing" / "a.png")
+    assert names_in(tmp_path) == []
+
+
+def test_a_write_error_without_a_file_name_gets_out_dir(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(OSError) as raised, staged_dir(out, overwrite=False):
+        disk_full()
+    assert raised.value.filename == str(out)
+
+
+@pytest.mark.parametrize("depth", [1, 3], ids=["parent", "grandparent"])
+def test_an_output_below_a_file_is_refused_before_anything_is_made(
+    tmp_path: Path, depth: int
+) -> None:
+    (tmp_path / "file.txt").write_text("")
+    out = tmp_path / "file.txt" / Path(*["deeper"] * (depth - 1)) / "out"
+    refused = r"file\.txt is a file, so .* cannot be created"
+    with pytest.raises(OutputExistsError, match=refused), staged_dir(out, overwrite=False):
+        pass
+    with pytest.raises(OutputExistsError, match=r"file\.txt is a file"):
+        atomic_write_bytes(out / "x.json", b"")
+    assert names_in(tmp_path) == ["file.txt"]
