@@ -233,7 +233,13 @@ def test_ctrl_c_stops_a_parallel_conversion_cleanly(tmp_path: Path) -> None:
     command += ["--labels", str(annotations / "labels.txt"), "--workers", "2", "-q"]
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        command, start_new_session=True, stderr=subprocess.PIPE, text=True, env=environment
+        command,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        # As from a terminal: a test run in the background would pass on SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
