@@ -12,6 +12,7 @@ from stats_fixtures import NAMES, make_dataset, pictures
 
 from annotool.errors import DatasetError
 from annotool.stats import (
+    PixelCounts,
     compute_stats,
     count_images,
     format_table,
@@ -29,6 +30,8 @@ def test_pixel_counts_shares_and_images(tmp_path: Path) -> None:
     assert [item.pixel_share for item in result.classes] == [45 / 60, 10 / 60, 2 / 60, 0.0]
     assert result.ignore_pixel_share == 3 / 60
     assert result.background_pixel_share == 45 / 60
+    assert (result.ignore_pixels, result.total_pixels) == (3, 60)
+    assert result.split_pixels == {}
 
 
 def test_instances_by_majority_class(tmp_path: Path) -> None:
@@ -105,6 +108,11 @@ def test_split_table_and_absent_class_warning(tmp_path: Path) -> None:
     assert list(result.splits) == ["train", "val", "test"]
     assert result.splits["train"] == {"_background_": 2, "cat": 1, "dog": 1, "bird": 0}
     assert result.splits["val"] == {"_background_": 1, "cat": 1, "dog": 0, "bird": 0}
+    assert result.split_pixels == {
+        "train": PixelCounts(ignore_pixels=3, total_pixels=40),
+        "val": PixelCounts(ignore_pixels=0, total_pixels=20),
+        "test": PixelCounts(ignore_pixels=0, total_pixels=0),
+    }
     assert "split 'val' has no image of dog" in result.warnings
     assert "split 'test' has no image of _background_, cat, dog" in result.warnings
     assert "split 'test' lists stems without a class mask: 1 (zzz)" in result.warnings

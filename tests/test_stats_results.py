@@ -36,7 +36,10 @@ SCHEMA: dict[str, object] = {
     "classes": list,
     "ignore_pixel_share": NUMBER,
     "background_pixel_share": NUMBER,
+    "ignore_pixels": int,
+    "total_pixels": int,
     "splits": dict,
+    "split_pixels": dict,
     "class_weights": {"inverse_frequency": list, "median_frequency": list},
     "warnings": list,
 }
@@ -89,6 +92,11 @@ def check_dataset_document(document: dict[str, object]) -> None:
     for counts in splits.values():
         assert list(counts) == [item["name"] for item in classes]
         assert all(isinstance(count, int) for count in counts.values())
+    split_pixels = document["split_pixels"]
+    assert isinstance(split_pixels, dict)
+    assert list(split_pixels) == list(splits)
+    for name, counts in split_pixels.items():
+        check_schema(counts, {"ignore_pixels": int, "total_pixels": int}, f"$.split_pixels.{name}")
     assert all(isinstance(warning, str) for warning in document["warnings"])  # type: ignore[union-attr]
 
 

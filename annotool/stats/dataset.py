@@ -12,7 +12,13 @@ from annotool.errors import DatasetError
 from annotool.labels import IGNORE_ID
 from annotool.parallel import map_in_order
 from annotool.progress import ProgressCallback, no_progress
-from annotool.stats.results import ClassStats, DatasetStats, ImageStats, SizeSummary
+from annotool.stats.results import (
+    ClassStats,
+    DatasetStats,
+    ImageStats,
+    PixelCounts,
+    SizeSummary,
+)
 from annotool.stats.tally import Chunk, Tally, tally_chunk
 from annotool.stats.weights import class_weights
 from annotool.tables import name_some
@@ -213,15 +219,23 @@ def _summarize(
         name: {item.name: int(counts[item.id]) for item in classes}
         for name, counts in tally.split_class_images.items()
     }
+    split_pixels = {
+        name: PixelCounts(tally.split_ignore_pixels[name], tally.split_total_pixels[name])
+        for name in tally.split_class_images
+    }
+    ignore_pixels = int(tally.class_pixels[IGNORE_ID])
     images = _image_stats(tally, with_rgb)
     return DatasetStats(
         dataset=str(layout.root),
         split=split,
         images=images,
         classes=classes,
-        ignore_pixel_share=_share(int(tally.class_pixels[IGNORE_ID]), all_pixels),
+        ignore_pixel_share=_share(ignore_pixels, all_pixels),
         background_pixel_share=classes[0].pixel_share,
+        ignore_pixels=ignore_pixels,
+        total_pixels=all_pixels,
         splits=splits,
+        split_pixels=split_pixels,
         class_weights=weights,
         warnings=tuple(
             warnings

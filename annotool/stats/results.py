@@ -34,10 +34,16 @@ new keys may be added.
     instances).
 ``ignore_pixel_share``, ``background_pixel_share`` (float)
     Shares of every mask pixel that are 255 (ignore) and class 0.
+``ignore_pixels``, ``total_pixels`` (int)
+    Mask pixels that are 255 (ignore), and every mask pixel: the counts behind the shares,
+    which can be checked and summed across datasets.
 ``splits`` (object)
     ``{split name: {class name: images containing the class}}`` for every
     ``ImageSets/Segmentation/*.txt`` (train, val, test, trainval first); ``{}`` when there
     are no split files or the statistics are restricted to one split.
+``split_pixels`` (object)
+    ``{split name: {"ignore_pixels": int, "total_pixels": int}}`` for the same splits as
+    ``splits`` (``{}`` where that is ``{}``).
 ``class_weights`` (object)
     ``inverse_frequency`` and ``median_frequency``: lists of floats, one per class id,
     ready for a cross-entropy ``weight`` (see :func:`class_weights`). A class with no
@@ -180,6 +186,21 @@ class ClassStats:
 
 
 @dataclass(frozen=True)
+class PixelCounts:
+    """Mask pixels of a set of images: those that are 255 (ignore), and all of them."""
+
+    ignore_pixels: int
+    total_pixels: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"ignore_pixels": self.ignore_pixels, "total_pixels": self.total_pixels}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> PixelCounts:
+        return cls(int(document["ignore_pixels"]), int(document["total_pixels"]))
+
+
+@dataclass(frozen=True)
 class DatasetStats:
     """Everything :func:`compute_stats` measured; :meth:`to_dict` gives the JSON schema and
     :meth:`from_dict` reads it back."""
@@ -190,7 +211,10 @@ class DatasetStats:
     classes: tuple[ClassStats, ...]
     ignore_pixel_share: float
     background_pixel_share: float
+    ignore_pixels: int
+    total_pixels: int
     splits: dict[str, dict[str, int]]
+    split_pixels: dict[str, PixelCounts]
     class_weights: ClassWeights
     warnings: tuple[str, ...]
 
@@ -204,7 +228,10 @@ class DatasetStats:
             "classes": [item.to_dict() for item in self.classes],
             "ignore_pixel_share": self.ignore_pixel_share,
             "background_pixel_share": self.background_pixel_share,
+            "ignore_pixels": self.ignore_pixels,
+            "total_pixels": self.total_pixels,
             "splits": {name: dict(counts) for name, counts in self.splits.items()},
+            "split_pixels": {name: counts.to_dict() for name, counts in self.split_pixels.items()},
             "class_weights": self.class_weights.to_dict(),
             "warnings": list(self.warnings),
         }
@@ -226,9 +253,15 @@ class DatasetStats:
             classes=tuple(ClassStats.from_dict(item) for item in document["classes"]),
             ignore_pixel_share=float(document["ignore_pixel_share"]),
             background_pixel_share=float(document["background_pixel_share"]),
+            ignore_pixels=int(document["ignore_pixels"]),
+            total_pixels=int(document["total_pixels"]),
             splits={
                 str(name): {str(label): int(count) for label, count in counts.items()}
                 for name, counts in document["splits"].items()
+            },
+            split_pixels={
+                str(name): PixelCounts.from_dict(counts)
+                for name, counts in document["split_pixels"].items()
             },
             class_weights=ClassWeights.from_dict(document["class_weights"]),
             warnings=tuple(str(warning) for warning in document["warnings"]),

@@ -38,6 +38,8 @@ class Tally:
         default_factory=lambda: np.zeros((3, VALUES), dtype=np.int64)
     )
     split_class_images: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+    split_ignore_pixels: Counter[str] = field(default_factory=Counter)
+    split_total_pixels: Counter[str] = field(default_factory=Counter)
     heights: list[int] = field(default_factory=list)
     widths: list[int] = field(default_factory=list)
     modes: Counter[str] = field(default_factory=Counter)
@@ -61,6 +63,8 @@ class Tally:
         self.rgb_histogram += other.rgb_histogram
         for name, counts in other.split_class_images.items():
             self.split_class_images[name] += counts
+        self.split_ignore_pixels += other.split_ignore_pixels
+        self.split_total_pixels += other.split_total_pixels
         self.heights += other.heights
         self.widths += other.widths
         self.modes += other.modes
@@ -101,6 +105,8 @@ def _tally_image(chunk: Chunk, stem: str, memberships: tuple[str, ...], tally: T
     tally.labelled_pixels_with_class[present] += mask.size - counts[IGNORE_ID]
     for name in memberships:
         tally.split_class_images[name] += present
+        tally.split_ignore_pixels[name] += int(counts[IGNORE_ID])
+        tally.split_total_pixels[name] += mask.size
     if not present[1:].any():
         tally.unlabelled.append(stem)
     if chunk.with_objects:
