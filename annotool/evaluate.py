@@ -21,12 +21,12 @@ from annotool.errors import DatasetError
 from annotool.fileio import atomic_write_bytes, atomic_write_text
 from annotool.images import read_rgb
 from annotool.labels import IGNORE_ID
-from annotool.masks import read_label_png
+from annotool.masks import check_class_ids, check_mask_size, read_label_png
 from annotool.metrics import SegmentationScores, confusion_matrix, scores_from_confusion
 from annotool.plots import confusion_heatmap_png
 from annotool.progress import ProgressCallback
 from annotool.tables import name_some, text_table
-from annotool.voc import VocLayout
+from annotool.voc import CLASS_NAMES_FILE, VocLayout
 
 ALL_SPLIT = "all"
 """Split name meaning every stem with a class mask, whether or not split files exist."""
@@ -156,7 +156,7 @@ def evaluate_predictions(
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     for stem in stems:
         target_path = layout.class_mask_path(stem)
-        target = read_label_png(target_path)
+        target = _read_ground_truth(target_path, class_names, CLASS_NAMES_FILE)
         prediction = read_label_png(prediction_paths[stem])
         confusion += _image_confusion(
             target, prediction, num_classes, target_path, prediction_paths[stem]
@@ -179,17 +179,14 @@ def evaluate_model(
     Dataset images are read as stored: convert already wrote them in the annotated frame.
     """
     num_classes = len(class_names)
+    source = CLASS_NAMES_FILE if layout.class_names_path.is_file() else "the model"
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     for stem in stems:
         target_path = layout.class_mask_path(stem)
-        target = read_label_png(target_path)
+        target = _read_ground_truth(target_path, class_names, source)
         image_path = layout.image_path(stem)
         image = read_rgb(image_path, oriented=False, error=DatasetError)
-        if image.shape[:2] != target.shape:
-            raise DatasetError(
-                f"{image_path} is {_size(image.shape)} but its mask {target_path} is "
-                f"{_size(target.shape)}; image and mask must have the same size"
-            )
+        check_mask_size(target.shape, target_path, image.shape, image_path)
         prediction = np.asarray(predict(image))
         confusion += _image_confusion(
             target, prediction, num_classes, target_path, f"the model's mask for {image_path}"
@@ -197,6 +194,17 @@ def evaluate_model(
         if progress is not None:
             progress(1)
     return _scores(confusion, class_names)
+
+
+def _read_ground_truth(
+    path: Path, class_names: Sequence[str] | None, source: str
+) -> NDArray[np.uint8]:
+    """The class mask at ``path``, refused when it holds ids beyond ``class_names`` (which
+    ``source`` lists): a score against unnamed classes would mean nothing."""
+    target = read_label_png(path)
+    if class_names is not None:
+        check_class_ids(target, path, len(class_names), source)
+    return target
 
 
 def _image_confusion(

@@ -1,7 +1,14 @@
-"""Class and instance masks as arrays: the one mask reader and the counts taken from masks.
+"""Class and instance masks as arrays: the one mask reader, the counts taken from masks,
+and the checks every command applies to them.
 
 A mask is an ``(H, W)`` uint8 array of class ids (or instance ids), 255 = ignore. Masks
 are long runs of one value, so the counts here work on runs rather than on every pixel.
+
+The checks, shared by ``stats``, ``split``, ``train`` and ``evaluate``: :func:`read_label_png`
+refuses RGB colour masks (masks hold class ids), :func:`unknown_class_ids` finds values
+beyond ``class_names.txt`` (an error through :func:`check_class_ids` where they cannot be
+used, a warning through :func:`unknown_ids_warning` where the data is only described),
+and :func:`check_mask_size` names a mask whose size differs from its image.
 """
 
 from __future__ import annotations
@@ -14,11 +21,14 @@ from PIL import Image
 
 from annotool.errors import DatasetError
 from annotool.labels import IGNORE_ID
+from annotool.tables import name_some
 
 VALUES = 256
 """Distinct values of a uint8 mask."""
 RUN_LENGTH_LIMIT = 8
 """Counting runs pays off while runs are at least this long on average."""
+LISTED_MASKS = 10
+"""Most masks named in one warning; the rest are counted."""
 
 
 def read_label_png(path: Path) -> NDArray[np.uint8]:
@@ -90,3 +100,57 @@ def class_presence(mask: NDArray[np.uint8]) -> NDArray[np.bool_]:
     present = np.zeros(VALUES, dtype=bool)
     present[pixels[_run_starts(pixels)] if pixels.size else pixels] = True
     return present[:IGNORE_ID]
+
+
+def unknown_class_ids(present: NDArray[np.bool_], num_classes: int) -> list[int]:
+    """The class ids ``num_classes..254`` marked in ``present`` (indexed by id; 255, ignore,
+    is never unknown), sorted: the ids of a mask that ``class_names.txt`` does not name."""
+    beyond = np.flatnonzero(present[num_classes:IGNORE_ID]) + num_classes
+    return [int(class_id) for class_id in beyond]
+
+
+def _ids(class_ids: list[int]) -> str:
+    return f"class id{'s' * (len(class_ids) > 1)} {', '.join(map(str, class_ids))}"
+
+
+def check_class_ids(
+    mask: NDArray[np.uint8], path: Path, num_classes: int, source: str = "class_names.txt"
+) -> None:
+    """Raise DatasetError naming ``path`` and the values when the ``(H, W)`` mask holds
+    class ids beyond the ``num_classes`` classes that ``source`` lists."""
+    unknown = unknown_class_ids(class_presence(mask), num_classes)
+    if unknown:
+        raise DatasetError(
+            f"{path} has {_ids(unknown)}, but {source} lists {num_classes} classes "
+            f"(ids 0-{num_classes - 1}, {IGNORE_ID} = ignore); fix the mask, or convert "
+            "again with a labels file that lists every class"
+        )
+
+
+def unknown_ids_warning(
+    found: list[tuple[Path, list[int]]], num_classes: int, class_names_path: Path
+) -> str:
+    """One warning naming each mask and its ids beyond ``class_names_path``'s classes, for
+    commands that describe the data rather than refuse it."""
+    listed = [f"{path} ({_ids(class_ids)})" for path, class_ids in found]
+    return (
+        f"{len(found)} mask(s) hold class ids beyond the {num_classes} classes of "
+        f"{class_names_path} (ids 0-{num_classes - 1}, {IGNORE_ID} = ignore): "
+        f"{name_some(listed, LISTED_MASKS)}"
+    )
+
+
+def check_mask_size(
+    mask_shape: tuple[int, ...], mask_path: Path, image_shape: tuple[int, ...], image_path: Path
+) -> None:
+    """Raise DatasetError naming both files when an ``(H, W)`` mask and its ``(H, W, ...)``
+    image differ in size."""
+    if tuple(mask_shape[:2]) != tuple(image_shape[:2]):
+        raise DatasetError(
+            f"{image_path} is {_size(image_shape)} but its mask {mask_path} is "
+            f"{_size(mask_shape)} (width x height); image and mask must match in size"
+        )
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]}x{shape[0]}"

@@ -152,3 +152,12 @@ def test_missing_dataset_is_an_error(tmp_path: Path) -> None:
     result = run(str(tmp_path / "nowhere"))
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+def test_ids_beyond_class_names_are_a_warning_naming_the_mask(dataset: VocLayout) -> None:
+    dataset.write_class_names(["_background_", "cat", "dog"])
+    result = run(str(dataset.root), "-q")
+    assert result.exit_code == 0
+    assert "warning: " in result.stderr
+    assert "hold class ids beyond the 3 classes of" in result.stderr
+    assert f"{dataset.class_mask_path('cam0_0')} (class id 3)" in result.stderr

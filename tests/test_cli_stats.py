@@ -167,3 +167,29 @@ def test_labelme_folder_json(tmp_path: Path) -> None:
     document = json.loads(out)
     assert document["kind"] == "labelme"
     assert [item["label"] for item in document["labels"]] == ["cat", "dog"]
+
+
+def test_a_class_id_beyond_class_names_is_described_with_a_warning_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    root = make_dataset(tmp_path / "d")
+    mask = np.zeros((6, 8), np.uint8)
+    mask[0] = 9
+    write_label_png(VocLayout(root).class_mask_path("b"), mask)
+
+    code, out, _ = run(str(root), "-q")
+
+    assert code == 0
+    assert "class_9" in out
+    assert f"{VocLayout(root).class_mask_path('b')} (class id 9)" in out
+
+
+def test_an_rgb_mask_is_refused_naming_the_file(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d")
+    Image.new("RGB", (8, 6), (128, 0, 0)).save(VocLayout(root).class_mask_path("a"))
+
+    code, _, err = run(str(root), "-q")
+
+    assert code == 1
+    assert f"{VocLayout(root).class_mask_path('a')} is a RGB image" in err
+    assert "pixel values are class ids" in err

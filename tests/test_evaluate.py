@@ -165,3 +165,39 @@ def test_format_confusion_rows_are_ground_truth() -> None:
         "0 bg             20    1",
         "1 cat           300    4",
     ]
+
+
+def test_ground_truth_ids_beyond_class_names_are_refused_naming_mask_and_ids(
+    tmp_path: Path,
+) -> None:
+    layout = make_dataset(tmp_path / "data", {"a": MASK_A, "b": u8([[9, 1, 0], [0, 7, 0]])})
+    predictions = tmp_path / "pred"
+    write_label_png(predictions / "a.png", MASK_A)
+    write_label_png(predictions / "b.png", MASK_B)
+    expected = (
+        r"SegmentationClass/b\.png has class ids 7, 9, but class_names\.txt lists 3 classes "
+        r"\(ids 0-2, 255 = ignore\)"
+    )
+    with pytest.raises(DatasetError, match=expected):
+        evaluate_predictions(layout, ["a", "b"], predictions, layout.read_class_names())
+    with pytest.raises(DatasetError, match=expected):
+        evaluate_model(layout, ["a", "b"], lambda image: image[..., 0] * 0, ("_background_",) * 3)
+
+
+def test_an_rgb_prediction_is_refused_naming_it(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data", {"b": MASK_B})
+    predictions = tmp_path / "pred"
+    predictions.mkdir()
+    Image.new("RGB", (3, 2), (128, 0, 0)).save(predictions / "b.png")
+    with pytest.raises(DatasetError, match=r"pred/b\.png is a RGB image; label masks must be"):
+        evaluate_predictions(layout, ["b"], predictions, layout.read_class_names())
+
+
+def test_evaluate_model_names_an_image_of_another_size_than_its_mask(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data", {"b": MASK_B})
+    Image.new("RGB", (5, 2)).save(layout.images_dir / "b.png")
+    with pytest.raises(
+        DatasetError,
+        match=r"JPEGImages/b\.png is 5x2 but its mask .*SegmentationClass/b\.png is 3x2",
+    ):
+        evaluate_model(layout, ["b"], lambda image: image[..., 0], ("_background_", "cat", "dog"))

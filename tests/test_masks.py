@@ -14,7 +14,15 @@ from PIL import Image
 
 from annotool.errors import DatasetError
 from annotool.labels import voc_palette
-from annotool.masks import class_presence, read_label_png, value_counts
+from annotool.masks import (
+    check_class_ids,
+    check_mask_size,
+    class_presence,
+    read_label_png,
+    unknown_class_ids,
+    unknown_ids_warning,
+    value_counts,
+)
 from annotool.voc import write_label_png
 
 VALUES = np.array([[0, 1, 2], [254, 255, 7]], dtype=np.uint8)
@@ -102,3 +110,44 @@ def test_value_counts_equals_bincount(values: NDArray[np.unsignedinteger], bins:
 
     assert counts.dtype == np.int64
     assert np.array_equal(counts, np.bincount(values, minlength=bins))
+
+
+def test_unknown_class_ids_are_those_beyond_the_classes_but_never_ignore() -> None:
+    mask = np.array([[0, 2, 3], [255, 9, 9]], np.uint8)
+    assert unknown_class_ids(class_presence(mask), 3) == [3, 9]
+    assert unknown_class_ids(class_presence(mask), 10) == []
+
+
+def test_check_class_ids_names_the_mask_and_every_unknown_id() -> None:
+    check_class_ids(np.array([[0, 2, 255]], np.uint8), Path("m.png"), 3)
+    with pytest.raises(
+        DatasetError,
+        match=r"^m\.png has class ids 4, 7, but class_names\.txt lists 3 classes "
+        r"\(ids 0-2, 255 = ignore\); fix the mask",
+    ):
+        check_class_ids(np.array([[0, 7, 4, 255]], np.uint8), Path("m.png"), 3)
+    with pytest.raises(DatasetError, match=r"has class id 5, but the model lists 2 classes"):
+        check_class_ids(np.array([[5]], np.uint8), Path("m.png"), 2, "the model")
+
+
+def test_unknown_ids_warning_names_masks_and_ids_then_counts_the_rest() -> None:
+    found = [(Path(f"m{index:02d}.png"), [3, index + 3] if index else [3]) for index in range(12)]
+    warning = unknown_ids_warning(found[:1], 3, Path("class_names.txt"))
+    assert warning == (
+        "1 mask(s) hold class ids beyond the 3 classes of class_names.txt "
+        "(ids 0-2, 255 = ignore): m00.png (class id 3)"
+    )
+    warning = unknown_ids_warning(found, 3, Path("class_names.txt"))
+    assert warning.startswith("12 mask(s) hold")
+    assert "m01.png (class ids 3, 4), m02.png" in warning
+    assert warning.endswith("m09.png (class ids 3, 12) and 2 more")
+
+
+def test_check_mask_size_names_image_and_mask() -> None:
+    check_mask_size((4, 5), Path("m.png"), (4, 5, 3), Path("i.jpg"))
+    with pytest.raises(
+        DatasetError,
+        match=r"^i\.jpg is 6x4 but its mask m\.png is 5x4 \(width x height\); image and mask "
+        "must match in size$",
+    ):
+        check_mask_size((4, 5), Path("m.png"), (4, 6, 3), Path("i.jpg"))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from split_fixtures import make_dataset
 
 from annotool.errors import DatasetError, OutputExistsError, SplitError
@@ -65,6 +66,18 @@ def test_split_dataset_ignores_ignore_pixels_and_names_unknown_ids(tmp_path: Pat
         ("_background_", 4), ("x", 0), ("3", 2)
     ]  # fmt: skip
     assert mask_class_presence(layout.class_mask_path("d"))[:4].tolist() == [1, 0, 0, 0]
+    (warning,) = result.warnings
+    assert warning.startswith("2 mask(s) hold class ids beyond the 2 classes of ")
+    assert f"{layout.class_mask_path('a')} (class id 3), " in warning
+    assert f"{layout.class_mask_path('b')} (class id 3)" in warning
+
+
+def test_split_dataset_refuses_an_rgb_mask_naming_it(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "ds", TEN_IMAGES)
+    Image.new("RGB", (8, 8), (128, 0, 0)).save(layout.class_mask_path("img03"))
+    with pytest.raises(DatasetError, match=r"img03\.png is a RGB image; label masks must be"):
+        split_dataset(layout.root)
+    assert not layout.image_sets_dir.exists()
 
 
 def test_split_dataset_reads_legacy_mask_folder(tmp_path: Path) -> None:

@@ -203,7 +203,27 @@ def test_ids_beyond_class_names_are_named_and_warned(tmp_path: Path) -> None:
     result = compute_stats(root)
 
     assert [item.name for item in result.classes] == ["_background_", "cat", "class_2"]
-    assert any("class ids 2 beyond the 2 names" in warning for warning in result.warnings)
+    assert (
+        f"1 mask(s) hold class ids beyond the 2 classes of {root / 'class_names.txt'} "
+        f"(ids 0-1, 255 = ignore): {root / 'SegmentationClass' / 'a.png'} (class id 2); "
+        "they are counted as class_<id>"
+    ) in result.warnings
+
+
+def test_a_mask_with_an_unknown_id_is_still_described_and_named(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "d", names=["_background_", "cat", "dog"])
+    mask = np.zeros((4, 5), np.uint8)
+    mask[0, 0:3] = 9
+    mask[1, 0] = 7
+    write_label_png(layout.class_mask_path("c"), mask)
+
+    result = compute_stats(layout.root, workers=2)
+
+    assert [item.name for item in result.classes][-3:] == ["class_7", "class_8", "class_9"]
+    assert [item.pixels for item in result.classes][-3:] == [1, 0, 3]
+    (warning,) = [warning for warning in result.warnings if "beyond" in warning]
+    assert f"{layout.class_mask_path('c')} (class ids 7, 9)" in warning
+    assert "beyond the 3 classes of" in warning
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,12 @@ from numpy.typing import NDArray
 
 from annotool.errors import DatasetError, OutputExistsError, SplitError
 from annotool.labels import IGNORE_ID
-from annotool.masks import class_presence, read_label_png
+from annotool.masks import (
+    class_presence,
+    read_label_png,
+    unknown_class_ids,
+    unknown_ids_warning,
+)
 from annotool.progress import ProgressCallback
 from annotool.split.plan import compile_group_pattern, group_labels, split_targets
 from annotool.split.stratify import stratified_assign
@@ -130,6 +135,7 @@ def split_dataset(
     if keep_existing:
         fixed, warnings = _read_existing(layout, stems, list(targets), folds)
     presence = read_class_presence(layout, stems, progress)
+    warnings += _unknown_id_warnings(layout, stems, presence)
     assignment = stratified_assign(
         presence[:, BACKGROUND_ID + 1 :],
         group_labels(stems, pattern),
@@ -148,6 +154,22 @@ def split_dataset(
         files=tuple(files),
         warnings=tuple(warnings),
     )
+
+
+def _unknown_id_warnings(
+    layout: VocLayout, stems: list[str], presence: NDArray[np.bool_]
+) -> list[str]:
+    """A warning naming the masks with class ids beyond ``class_names.txt``; they are split
+    like the others, and named by id in the table."""
+    names = layout.read_class_names()
+    if names is None:
+        return []
+    found = [
+        (layout.class_mask_path(stem), unknown)
+        for stem, present in zip(stems, presence, strict=True)
+        if (unknown := unknown_class_ids(present, len(names)))
+    ]
+    return [unknown_ids_warning(found, len(names), layout.class_names_path)] if found else []
 
 
 def _read_existing(

@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from annotool.errors import DatasetError
 from annotool.labels import IGNORE_ID
+from annotool.masks import unknown_ids_warning
 from annotool.parallel import map_in_order
 from annotool.progress import ProgressCallback, no_progress
 from annotool.stats.results import (
@@ -132,6 +133,7 @@ def dataset_stats(
     )
     warnings += split_warnings
     split_names = tuple(split_members)
+    class_names = layout.read_class_names()
     chunks = [
         Chunk(
             layout=layout,
@@ -142,6 +144,7 @@ def dataset_stats(
             split_names=split_names,
             with_objects=layout.has_objects(),
             with_rgb=rgb,
+            num_classes=None if class_names is None else len(class_names),
         )
         for part in _chunked(stems, CHUNK_SIZE)
     ]
@@ -152,7 +155,7 @@ def dataset_stats(
     ):
         total.merge(partial)
         advance(len(chunk.stems))
-    return _summarize(layout, split, total, layout.has_objects(), rgb, warnings)
+    return _summarize(layout, class_names, split, total, layout.has_objects(), rgb, warnings)
 
 
 def _chunked(items: Sequence[str], size: int) -> list[Sequence[str]]:
@@ -181,33 +184,34 @@ def stem_list(stems: Sequence[str]) -> str:
     return f"{len(stems)} ({name_some(stems, LISTED_STEMS)})"
 
 
-def _class_names(layout: VocLayout, class_pixels: NDArray[np.int64]) -> tuple[list[str], list[str]]:
+def _class_names(
+    layout: VocLayout, class_names: list[str] | None, tally: Tally
+) -> tuple[list[str], list[str]]:
     """Names for class ids ``0..K-1``: ``class_names.txt`` extended by ids found in masks."""
-    found = np.flatnonzero(class_pixels[:IGNORE_ID])
+    found = np.flatnonzero(tally.class_pixels[:IGNORE_ID])
     highest_found = int(found.max()) if found.size else 0
-    names = layout.read_class_names()
-    warnings: list[str] = []
-    if names is None:
-        return [f"class_{class_id}" for class_id in range(highest_found + 1)], warnings
-    unnamed = [int(class_id) for class_id in found if class_id >= len(names)]
-    if unnamed:
+    if class_names is None:
+        return [f"class_{class_id}" for class_id in range(highest_found + 1)], []
+    warnings = []
+    if tally.unknown_ids:
         warnings.append(
-            f"masks hold class ids {', '.join(map(str, unnamed))} beyond the "
-            f"{len(names)} names of {layout.class_names_path}; they are named class_<id>"
+            unknown_ids_warning(tally.unknown_ids, len(class_names), layout.class_names_path)
+            + "; they are counted as class_<id>"
         )
-    names = names + [f"class_{class_id}" for class_id in range(len(names), highest_found + 1)]
-    return names, warnings
+    extra = [f"class_{class_id}" for class_id in range(len(class_names), highest_found + 1)]
+    return class_names + extra, warnings
 
 
 def _summarize(
     layout: VocLayout,
+    class_names: list[str] | None,
     split: str | None,
     tally: Tally,
     with_objects: bool,
     with_rgb: bool,
     warnings: list[str],
 ) -> DatasetStats:
-    names, name_warnings = _class_names(layout, tally.class_pixels)
+    names, name_warnings = _class_names(layout, class_names, tally)
     all_pixels = int(tally.class_pixels.sum())
     classes = tuple(
         _class_stats(class_id, name, tally, all_pixels, with_objects)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,7 +12,13 @@ from PIL import Image
 
 from annotool.errors import DatasetError
 from annotool.labels import IGNORE_ID
-from annotool.masks import VALUES, distinct_counts, read_label_png, value_counts
+from annotool.masks import (
+    VALUES,
+    distinct_counts,
+    read_label_png,
+    unknown_class_ids,
+    value_counts,
+)
 from annotool.voc import VocLayout
 
 
@@ -47,6 +54,8 @@ class Tally:
     missing_images: list[str] = field(default_factory=list)
     missing_objects: list[str] = field(default_factory=list)
     size_mismatches: list[str] = field(default_factory=list)
+    unknown_ids: list[tuple[Path, list[int]]] = field(default_factory=list)
+    """Masks holding class ids beyond ``class_names.txt``, with those ids."""
 
     def __post_init__(self) -> None:
         for name in self.split_names:
@@ -72,6 +81,7 @@ class Tally:
         self.missing_images += other.missing_images
         self.missing_objects += other.missing_objects
         self.size_mismatches += other.size_mismatches
+        self.unknown_ids += other.unknown_ids
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,8 @@ class Chunk:
     split_names: tuple[str, ...]
     with_objects: bool
     with_rgb: bool
+    num_classes: int | None
+    """The classes of ``class_names.txt``; None without that file (every id is named)."""
 
 
 def tally_chunk(chunk: Chunk) -> Tally:
@@ -96,10 +108,15 @@ def tally_chunk(chunk: Chunk) -> Tally:
 
 def _tally_image(chunk: Chunk, stem: str, memberships: tuple[str, ...], tally: Tally) -> None:
     layout = chunk.layout
-    mask = read_label_png(layout.class_mask_path(stem))
+    mask_path = layout.class_mask_path(stem)
+    mask = read_label_png(mask_path)
     counts = value_counts(mask.ravel())
     present = counts > 0
     present[IGNORE_ID] = False
+    if chunk.num_classes is not None:
+        unknown = unknown_class_ids(present, chunk.num_classes)
+        if unknown:
+            tally.unknown_ids.append((mask_path, unknown))
     tally.class_pixels += counts
     tally.class_images += present
     tally.labelled_pixels_with_class[present] += mask.size - counts[IGNORE_ID]

@@ -26,7 +26,8 @@ from torch.utils.data import Dataset
 from annotool.errors import DatasetError
 from annotool.images import read_rgb
 from annotool.labels import IGNORE_ID
-from annotool.voc import VocLayout, read_label_png
+from annotool.masks import check_class_ids, check_mask_size, read_label_png
+from annotool.voc import VocLayout
 
 SCALE_RANGE = (0.7, 1.4)
 """Random rescaling factors of training images, drawn log-uniformly."""
@@ -76,18 +77,8 @@ def read_sample(
     mask_path = layout.class_mask_path(stem)
     image = read_rgb(image_path, oriented=False, error=DatasetError)
     mask = read_label_png(mask_path)
-    if image.shape[:2] != mask.shape:
-        raise DatasetError(
-            f"{image_path} is {image.shape[1]}x{image.shape[0]} but its mask {mask_path} is "
-            f"{mask.shape[1]}x{mask.shape[0]} (width x height); they must match"
-        )
-    invalid = (mask >= num_classes) & (mask != IGNORE_ID)
-    if invalid.any():
-        bad_value = int(mask[invalid].max())
-        raise DatasetError(
-            f"{mask_path} has class id {bad_value}, but class_names.txt lists {num_classes} "
-            f"classes (ids 0-{num_classes - 1}, {IGNORE_ID} = ignore)"
-        )
+    check_mask_size(mask.shape, mask_path, image.shape, image_path)
+    check_class_ids(mask, mask_path, num_classes)
     return image, mask
 
 
