@@ -79,7 +79,8 @@ _OS_ERROR_HINTS = {
 
 def os_error_message(error: OSError) -> str:
     """One line for an OSError: the path, the cause, and what to do when that is clear."""
-    cause = error.strerror or str(error)
+    # An OSError made from a bare message (no errno) keeps it as its only argument.
+    cause = error.strerror or (str(error.args[0]) if error.args else type(error).__name__)
     hint = _OS_ERROR_HINTS.get(error.errno) if error.errno is not None else None
     paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
     where = " -> ".join(paths)

@@ -9,6 +9,7 @@ every file is reported.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 from annotool.batch import write_valid_files
 from annotool.check import AnnotationInputs, FileCheck, find_annotation_files
 from annotool.errors import AnnotationError, AnnotoolError, Problem
-from annotool.fileio import staged_dir
+from annotool.fileio import naming_path, staged_dir
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
 from annotool.progress import ProgressCallback
@@ -192,9 +193,9 @@ def write_example(
             names = [str(instance) for instance in range(int(object_label.max()) + 1)]
             _write(layout.object_viz_path(stem), overlay_jpeg(object_label, gray, names))
     if options.npy:
-        np.save(layout.class_npy_path(stem), class_label)
+        _write(layout.class_npy_path(stem), _npy_bytes(class_label))
         if options.objects:
-            np.save(layout.object_npy_path(stem), object_label)
+            _write(layout.object_npy_path(stem), _npy_bytes(object_label))
     counts = np.bincount(class_values.ravel(), minlength=IGNORE_ID + 1)
     return np.concatenate(([counts[IGNORE_ID]], counts[: labels.num_classes])).astype(np.int64)
 
@@ -205,10 +206,19 @@ def _image_size(annotation: Annotation) -> tuple[int, int]:
     return annotation.image_size
 
 
+def _npy_bytes(array: NDArray[np.int32]) -> bytes:
+    # Encoded in memory and written like every other output: np.save to a file reports
+    # a full disk as an OSError without errno ("N requested and M written").
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def _write(path: Path, data: bytes) -> None:
     # The whole dataset is staged and renamed into place at the end, so single files
     # need no temporary name of their own here.
-    path.write_bytes(data)
+    with naming_path(path):
+        path.write_bytes(data)
 
 
 def format_pixel_shares(result: ConvertResult) -> str:

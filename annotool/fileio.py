@@ -33,7 +33,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """
     path = Path(path)
     with naming_path(path):
-        refuse_file_in_path(path.parent)
+        refuse_file_in_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary_name = tempfile.mkstemp(
             prefix=f".{path.name}.", suffix=TEMP_MARKER, dir=path.parent
@@ -70,14 +70,14 @@ def naming_path(path: Path, staging: Path | None = None) -> Iterator[None]:
         raise
 
 
-def refuse_file_in_path(folder: Path) -> None:
-    """Raise OutputExistsError when a part of ``folder`` is an existing file, not a folder
-    (the OS would answer with a confusing 'File exists' or 'Not a directory')."""
-    for part in (folder, *folder.parents):
+def refuse_file_in_path(path: Path) -> None:
+    """Raise OutputExistsError when a folder above ``path`` is an existing file (the OS
+    would answer with a confusing 'File exists' or 'Not a directory')."""
+    for part in path.parents:
         if part.exists() or part.is_symlink():
             if not part.is_dir():
                 raise OutputExistsError(
-                    f"{part} is a file, so {folder} cannot be created inside it; "
+                    f"{part} is a file, so {path} cannot be created inside it; "
                     "choose another output path"
                 )
             return
@@ -122,7 +122,7 @@ def staged_dir(out_dir: Path, overwrite: bool) -> Iterator[Path]:
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite)
     with naming_path(out_dir):
-        refuse_file_in_path(out_dir.parent)
+        refuse_file_in_path(out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_staging(out_dir)
         staging = Path(

@@ -92,7 +92,9 @@ def test_convert_write_failure_at_the_third_file_is_a_message(
     result = invoke(
         "convert", annotations, out, "--labels", annotations / "labels.txt", "-q", "--workers", "1"
     )
-    assert_clean_failure(result, str(out), error.strerror or "", hint)
+    # The file that failed, named where it would have been, not in the staging folder.
+    expected = f"{out / 'SegmentationObject' / 'image000.png'}: {error.strerror}"
+    assert_clean_failure(result, expected, hint)
     assert not out.exists() and not leftovers(tmp_path)
 
 
