@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -96,6 +96,35 @@ def test_convert_write_failure_at_the_third_file_is_a_message(
     expected = f"{out / 'SegmentationObject' / 'image000.png'}: {error.strerror}"
     assert_clean_failure(result, expected, hint)
     assert not out.exists() and not leftovers(tmp_path)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 KiB file system (tmpfs), where root may mount one; skips elsewhere."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.name != "posix" or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_convert_onto_a_really_full_disk_is_a_message(tmp_path: Path, tiny_tmpfs: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=40)
+    out = tiny_tmpfs / "out"
+    result = invoke(
+        "convert", annotations, out, "--labels", annotations / "labels.txt", "-q", "--npy"
+    )
+    assert_clean_failure(result, f"{out}/", "No space left on device", "free some space")
+    assert list(tiny_tmpfs.iterdir()) == []
 
 
 def test_convert_into_a_path_below_a_file_is_a_message(tmp_path: Path) -> None:
