@@ -42,7 +42,17 @@ from annotool.evaluate import (
 from annotool.export import ExportResult, SplitRequest, export_coco, export_yolo
 from annotool.export.coco import IGNORE_MODES
 from annotool.fileio import atomic_write_text
+from annotool.labelme_write import (
+    PREDICTED_MIN_AREA,
+    SHAPE_TYPES,
+    ExistingPolicy,
+    LabelmeOutput,
+    ShapeOptions,
+    ShapeType,
+)
 from annotool.labels import LabelSet, labels_from_names, load_labels
+from annotool.masks_to_labelme import find_mask_pairs, masks_to_labelme
+from annotool.polygons import DEFAULT_TOLERANCE, MAX_OVERLAP, TraceOptions
 from annotool.progress import ProgressCallback, no_progress
 from annotool.split import compile_group_pattern, format_split_table, split_dataset
 from annotool.voc import VocLayout
@@ -900,6 +910,45 @@ def train(
     )
 
 
+tolerance_option = click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_TOLERANCE,
+    show_default=True,
+    metavar="PX",
+    help="How far a simplified outline may stray from the traced one; 0 = exact outlines.",
+)
+shape_type_option = click.option(
+    "--shape-type",
+    type=click.Choice(SHAPE_TYPES),
+    default="polygon",
+    show_default=True,
+    help="polygon: outlines to edit; mask: labelme's lossless mask shapes (labelme >= 5.3).",
+)
+
+
+def _min_area_option(default: int) -> Callable[[F], F]:
+    return click.option(
+        "--min-area",
+        type=click.IntRange(min=0),
+        default=default,
+        show_default=True,
+        metavar="PX",
+        help="Drop regions smaller than this many pixels (they take the class around them).",
+    )
+
+
+def _report_failures(failed: list[tuple[Path, str]], total: int, what: str) -> None:
+    """List each failed input on stderr and exit 1, saying the others were written."""
+    if not failed:
+        return
+    for _, message in failed:
+        click.echo(f"  {message}", err=True)
+    raise click.ClickException(
+        f"{len(failed)} of {total} {what} failed (listed above); the others were written"
+    )
+
+
 @main.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument(
@@ -909,11 +958,38 @@ def train(
     "--out",
     "-o",
     "out_dir",
-    required=True,
     type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for the masks <stem>.png (and overlays <stem>_overlay.jpg).",
+    help="Folder for the masks <stem>.png (and overlays <stem>_overlay.jpg); with "
+    "--labelme, for the JSON files (default there: beside each image).",
 )
 @click.option("--overlay", is_flag=True, help="Also write each mask blended over its photo.")
+@click.option(
+    "--labelme",
+    is_flag=True,
+    help="Write labelme JSON <stem>.json with the predicted shapes instead of masks, "
+    "ready to correct in labelme. An existing JSON is left alone.",
+)
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="With --labelme: add predicted regions to an existing JSON where they do not "
+    f"overlap its shapes (at most {MAX_OVERLAP:.0%} of a region's pixels); its shapes stay.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="With --labelme: replace an existing JSON (its shapes are lost).",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(min=0, max=1),
+    default=0.0,
+    show_default=True,
+    help="With --labelme: drop regions whose mean predicted probability is lower.",
+)
+@tolerance_option
+@_min_area_option(PREDICTED_MIN_AREA)
+@shape_type_option
 @device_option
 @precision_option
 @quiet_option
@@ -921,8 +997,15 @@ def train(
 def predict(
     checkpoint: Path,
     inputs: tuple[Path, ...],
-    out_dir: Path,
+    out_dir: Path | None,
     overlay: bool,
+    labelme: bool,
+    merge: bool,
+    overwrite: bool,
+    min_confidence: float,
+    tolerance: float,
+    min_area: int,
+    shape_type: ShapeType,
     device: str,
     precision: str,
     quiet: bool,
@@ -930,15 +1013,117 @@ def predict(
     """Segment images with a trained CHECKPOINT (best.pt or last.pt).
 
     INPUT is an image or a folder of images. Each mask is a palettized PNG of class ids
-    at the image's own size (EXIF orientation applied). Needs the train extra.
+    at the image's own size (EXIF orientation applied). With --labelme, each image gets
+    a labelme JSON instead, whose shapes say they were predicted and how sure the model
+    was. An image that cannot be read is named at the end (exit 1); the others are
+    done. Needs the train extra.
     """
+    labelme_output = _labelme_output(
+        labelme, out_dir, overlay, merge, overwrite, min_confidence, tolerance, min_area, shape_type
+    )
     from annotool.train.predict import Predictor, collect_images, predict_images  # torch
 
     images = collect_images(inputs)
     predictor = Predictor.from_checkpoint(checkpoint, device=device, precision=precision)
     with progress_bar(len(images), "Predicting", quiet) as progress:
-        written = predict_images(predictor, images, out_dir, overlay=overlay, progress=progress)
-    click.echo(f"Wrote {len(written)} masks to {out_dir}")
+        report = predict_images(
+            predictor, images, out_dir, overlay=overlay, labelme=labelme_output, progress=progress
+        )
+    if labelme_output is None:
+        click.echo(f"Wrote {len(report.written)} masks to {out_dir}")
+    else:
+        where = f"to {out_dir}" if out_dir is not None else "beside the images"
+        click.echo(f"Wrote {len(report.written)} labelme files {where}")
+        if report.skipped:
+            click.echo(
+                f"Skipped {len(report.skipped)} images that already have a labelme JSON "
+                "(--merge adds predictions to them, --overwrite replaces them)"
+            )
+    _report_failures(report.failed, len(images), "images")
+
+
+def _labelme_output(
+    labelme: bool,
+    out_dir: Path | None,
+    overlay: bool,
+    merge: bool,
+    overwrite: bool,
+    min_confidence: float,
+    tolerance: float,
+    min_area: int,
+    shape_type: ShapeType,
+) -> LabelmeOutput | None:
+    """The LabelmeOutput that predict's options ask for (None: masks), after checking
+    that they go together."""
+    if not labelme:
+        given = [name for name, on in (("--merge", merge), ("--overwrite", overwrite)) if on]
+        if min_confidence > 0:
+            given.append("--min-confidence")
+        if given:
+            needs = "needs" if len(given) == 1 else "need"
+            raise click.UsageError(f"{' and '.join(given)} {needs} --labelme")
+        if out_dir is None:
+            raise click.UsageError("give --out for the masks (or --labelme to write labelme JSON)")
+        return None
+    if merge and overwrite:
+        raise click.UsageError("--merge and --overwrite exclude each other")
+    if overlay:
+        raise click.UsageError("--overlay goes with masks, not with --labelme")
+    trace = TraceOptions(tolerance=tolerance, min_area=min_area, min_confidence=min_confidence)
+    existing: ExistingPolicy = "merge" if merge else "overwrite" if overwrite else "skip"
+    return LabelmeOutput(shapes=ShapeOptions(trace, shape_type), existing=existing)
+
+
+# --- masks-to-labelme (annotool.masks_to_labelme) ---
+
+
+@main.command("masks-to-labelme")
+@click.argument("mask_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("image_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@labels_option
+@tolerance_option
+@_min_area_option(0)
+@shape_type_option
+@click.option("--overwrite", is_flag=True, help="Replace JSON files that exist in OUT_DIR.")
+@workers_option
+@quiet_option
+@reports_errors
+def masks_to_labelme_command(
+    mask_dir: Path,
+    image_dir: Path,
+    out_dir: Path,
+    labels_spec: str,
+    tolerance: float,
+    min_area: int,
+    shape_type: ShapeType,
+    overwrite: bool,
+    workers: int,
+    quiet: bool,
+) -> None:
+    """Turn class masks into labelme JSON files, one per mask, to edit in labelme.
+
+    MASK_DIR holds <stem>.png masks of class ids (palettized or greyscale; RGB masks in
+    the VOC colour map are mapped back to ids); IMAGE_DIR the images of the same stems.
+    Each connected region becomes a polygon (holes are later _background_ polygons, 255
+    becomes __ignore__), so 'annotool convert OUT_DIR' gives the masks back. An existing
+    JSON is left alone unless --overwrite. Open the result with
+    'labelme IMAGE_DIR --output OUT_DIR --labels LABELS'.
+    """
+    labels = _load_labels_option(labels_spec)
+    pairs = find_mask_pairs(mask_dir, image_dir)
+    options = ShapeOptions(TraceOptions(tolerance=tolerance, min_area=min_area), shape_type)
+    with progress_bar(len(pairs), "Converting", quiet) as progress:
+        report = masks_to_labelme(
+            pairs, out_dir, labels, options, overwrite=overwrite, workers=workers, progress=progress
+        )
+    click.echo(f"Wrote {len(report.written)} labelme files to {out_dir}")
+    if report.skipped:
+        click.echo(
+            f"Skipped {len(report.skipped)} masks whose JSON exists in {out_dir} "
+            "(--overwrite replaces them)"
+        )
+    _report_failures(report.failed, len(pairs), "masks")
 
 
 # --- evaluate (annotool.evaluate) ---

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ def test_masks_follow_exif_orientation_and_keep_the_photo_size(
     rotated = _photo(tmp_path / "rotated.jpg", width=41, height=29, orientation=6)
     predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision="fp32")
 
-    written = predict_images(predictor, [upright, rotated], tmp_path / "out", overlay=True)
+    written = predict_images(predictor, [upright, rotated], tmp_path / "out", overlay=True).written
 
     assert [path.name for path in written] == ["upright.png", "rotated.png"]
     assert read_label_png(written[0]).shape == (29, 41)
@@ -129,8 +130,10 @@ def test_an_unreadable_image_is_named(checkpoint_path: Path, tmp_path: Path) -> 
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")
     predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision="fp32")
-    with pytest.raises(PredictInputError, match=r"cannot read image .*broken\.jpg"):
-        predict_images(predictor, [broken], tmp_path / "out")
+    report = predict_images(predictor, [broken], tmp_path / "out")
+    assert not report.written
+    [(path, message)] = report.failed
+    assert path == broken and re.search(r"cannot read image .*broken\.jpg", message)
 
 
 @pytest.mark.parametrize(

@@ -7,16 +7,24 @@ uses it too): ``(H, W, 3)`` RGB uint8 in, ``(H, W)`` uint8 class ids out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from annotool.errors import OutputExistsError, PredictInputError
+from annotool.errors import AnnotoolError, OutputExistsError, PredictInputError
 from annotool.fileio import atomic_write_bytes
 from annotool.images import read_rgb
+from annotool.labelme_write import (
+    LabelmeOutput,
+    human_pixels,
+    merged_document,
+    new_document,
+    shapes_from_mask,
+    write_document,
+)
 from annotool.progress import ProgressCallback
 from annotool.train.checkpoint import CheckpointError, load_checkpoint
 from annotool.train.data import Normalization, image_to_tensor
@@ -85,6 +93,21 @@ class Predictor:
             logits = self.model(pixels)
         return logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
 
+    @torch.inference_mode()
+    def predict_with_confidence(
+        self, image: NDArray[np.uint8]
+    ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+        """Class ids ``(H, W)`` uint8 and the probability the model gives each pixel's
+        class, ``(H, W)`` float32 (its softmax maximum), for an ``(H, W, 3)`` RGB image."""
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise PredictInputError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+        pixels = self.normalization.apply(image_to_tensor(image)).unsqueeze(0)
+        pixels = pixels.to(self.device).contiguous(memory_format=MEMORY_FORMAT)
+        with autocast(self.device, self.precision):
+            logits = self.model(pixels)
+        confidence, classes = logits.float().softmax(dim=1).max(dim=1)
+        return classes[0].to(torch.uint8).cpu().numpy(), confidence[0].cpu().numpy()
+
 
 def collect_images(inputs: Sequence[Path]) -> list[Path]:
     """Image files named in ``inputs``, folders expanded to their images (sorted, not recursive).
@@ -120,32 +143,92 @@ def collect_images(inputs: Sequence[Path]) -> list[Path]:
     return images
 
 
+@dataclass
+class PredictReport:
+    """What predict_images did: files ``written`` (masks or labelme JSON, in input order),
+    images ``skipped`` because their JSON exists, and images that ``failed`` with why."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def labelme_json_path(image_path: Path, out_dir: Path | None) -> Path:
+    """Where the labelme JSON of an image goes: beside the image, or into ``out_dir``."""
+    return (Path(image_path).parent if out_dir is None else Path(out_dir)) / (
+        f"{Path(image_path).stem}.json"
+    )
+
+
 def predict_images(
     predictor: Predictor,
     image_paths: Sequence[Path],
-    out_dir: Path,
+    out_dir: Path | None,
     overlay: bool = False,
+    labelme: LabelmeOutput | None = None,
     progress: ProgressCallback | None = None,
-) -> list[Path]:
-    """Write ``OUT/<stem>.png`` (palettized class ids) per image, and ``<stem>_overlay.jpg``.
+) -> PredictReport:
+    """Segment each image and write its result; an image that fails does not stop the rest.
 
-    Returns the mask paths written, in input order.
+    Without ``labelme``: ``OUT/<stem>.png`` (palettized class ids) per image, and
+    ``<stem>_overlay.jpg`` with ``overlay``. With ``labelme``: ``<stem>.json`` beside the
+    image or in ``out_dir`` (see LabelmeOutput). An unreadable image, or a JSON that a
+    merge cannot read, is listed in ``failed`` with the reason; the others are written.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputExistsError(f"{out_dir} exists and is not a directory; choose another --out")
-    written = []
-    for path in image_paths:
-        image = read_rgb(path, oriented=True, error=PredictInputError)
-        mask = predictor.predict(image)
-        mask_path = out_dir / f"{path.stem}.png"
-        atomic_write_bytes(mask_path, label_png_bytes(mask))
-        if overlay:
-            atomic_write_bytes(
-                out_dir / f"{path.stem}{OVERLAY_SUFFIX}",
-                overlay_jpeg(mask, image, predictor.class_names),
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputExistsError(
+                f"{out_dir} exists and is not a directory; choose another --out"
             )
-        written.append(mask_path)
+    elif labelme is None:
+        raise ValueError("masks need an output folder")
+    report = PredictReport()
+    for path in image_paths:
+        try:
+            if labelme is None:
+                report.written.extend(_write_mask(predictor, path, out_dir, overlay))
+            else:
+                json_path = labelme_json_path(path, out_dir)
+                if json_path.exists() and labelme.existing == "skip":
+                    report.skipped.append(path)
+                else:
+                    _write_labelme(predictor, path, json_path, labelme)
+                    report.written.append(json_path)
+        except AnnotoolError as error:
+            report.failed.append((path, str(error)))
         if progress is not None:
             progress(1)
-    return written
+    return report
+
+
+def _write_mask(predictor: Predictor, path: Path, out_dir: Path, overlay: bool) -> list[Path]:
+    image = read_rgb(path, oriented=True, error=PredictInputError)
+    mask = predictor.predict(image)
+    mask_path = out_dir / f"{path.stem}.png"
+    atomic_write_bytes(mask_path, label_png_bytes(mask))
+    if overlay:
+        atomic_write_bytes(
+            out_dir / f"{path.stem}{OVERLAY_SUFFIX}",
+            overlay_jpeg(mask, image, predictor.class_names),
+        )
+    return [mask_path]
+
+
+def _write_labelme(
+    predictor: Predictor, path: Path, json_path: Path, labelme: LabelmeOutput
+) -> None:
+    image = read_rgb(path, oriented=True, error=PredictInputError)
+    classes, confidence = predictor.predict_with_confidence(image)
+    height, width = classes.shape
+    human = None
+    if json_path.exists() and labelme.existing == "merge":
+        document, human = human_pixels(json_path, height, width)
+    shapes = shapes_from_mask(
+        classes, predictor.class_names, labelme.shapes, confidence=confidence, avoid=human
+    )
+    if human is None:
+        document = new_document(shapes, json_path, path, height, width)
+    else:
+        document = merged_document(document, shapes)
+    write_document(json_path, document)

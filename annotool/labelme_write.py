@@ -1,0 +1,186 @@
+"""Writing labelme JSON documents: shapes from a class mask, new documents, merging into a
+person's document.
+
+A document has what labelme itself writes (``version``, ``flags``, ``shapes``,
+``imagePath`` relative to the JSON file, ``imageData`` null, ``imageHeight``,
+``imageWidth``), so ``labelme`` opens it and ``annotool convert`` reads it back to the
+same mask (see :mod:`annotool.polygons` for why the outlines reproduce it).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from annotool.errors import AnnotationError, Problem
+from annotool.fileio import atomic_write_text
+from annotool.labelme import read_annotation, read_labelme_json
+from annotool.labels import IGNORE_ID, IGNORE_LABEL
+from annotool.polygons import Region, TraceOptions, trace_regions
+from annotool.rasterize import shape_mask
+
+LABELME_FORMAT_VERSION = "5.3.0"
+"""The ``version`` written: the first labelme release that reads every shape annotool
+writes (``mask`` shapes arrived in 5.3); later releases read it too."""
+
+ShapeType = Literal["polygon", "mask"]
+SHAPE_TYPES: tuple[ShapeType, ...] = ("polygon", "mask")
+
+ExistingPolicy = Literal["skip", "merge", "overwrite"]
+"""What to do where a labelme JSON already exists: leave it alone (the default, human
+work is never lost), add predicted regions that do not overlap its shapes, or replace it."""
+
+PREDICTED_PREFIX = "annotool: predicted"
+PREDICTED_MIN_AREA = 20
+"""Default ``--min-area`` of predicted regions: smaller specks are noise a person would
+delete one by one (masks that already exist keep every region by default)."""
+
+
+@dataclass(frozen=True)
+class ShapeOptions:
+    """How masks become shapes: tracing options and ``polygon`` or ``mask`` shapes."""
+
+    trace: TraceOptions = field(default_factory=TraceOptions)
+    shape_type: ShapeType = "polygon"
+
+
+@dataclass(frozen=True)
+class LabelmeOutput:
+    """Write labelme JSON instead of masks: how to make shapes, and what to do where a
+    JSON already exists (``skip`` by default: what a person drew is never lost)."""
+
+    shapes: ShapeOptions = field(default_factory=ShapeOptions)
+    existing: ExistingPolicy = "skip"
+
+
+def predicted_description(mean_probability: float) -> str:
+    """The description of a predicted shape: machine-made, and how sure the model was."""
+    return f"{PREDICTED_PREFIX}, mean probability {mean_probability:.2f}"
+
+
+def shapes_from_mask(
+    class_mask: NDArray[np.integer],
+    class_names: Sequence[str],
+    options: ShapeOptions = ShapeOptions(),
+    confidence: NDArray[np.floating] | None = None,
+    avoid: NDArray[np.bool_] | None = None,
+) -> list[dict[str, Any]]:
+    """labelme shapes (JSON objects, in paint order) that reproduce an ``(H, W)`` class mask.
+
+    ``class_names[i]`` names class id ``i``; 255 (ignore) becomes ``__ignore__``. With
+    ``confidence`` (``(H, W)`` probability of the predicted class) every shape is marked
+    as predicted with its region's mean probability. See trace_regions for ``avoid``.
+    Raises AnnotationError for a class id that has no name.
+    """
+    regions = trace_regions(class_mask, options.trace, confidence=confidence, avoid=avoid)
+    return [
+        _shape(region, _label(region.class_id, class_names), options.shape_type)
+        for region in regions
+    ]
+
+
+def _label(class_id: int, class_names: Sequence[str]) -> str:
+    if class_id == IGNORE_ID:
+        return IGNORE_LABEL
+    if class_id >= len(class_names):
+        raise AnnotationError(
+            f"the mask holds class id {class_id}, but only {len(class_names)} classes are "
+            f"named (0-{len(class_names) - 1}); give the full class list"
+        )
+    return class_names[class_id]
+
+
+def _shape(region: Region, label: str, shape_type: ShapeType) -> dict[str, Any]:
+    description = (
+        predicted_description(region.mean_confidence) if region.mean_confidence is not None else ""
+    )
+    shape: dict[str, Any] = {
+        "label": label,
+        "points": region.points.tolist(),
+        "group_id": None,
+        "description": description,
+        "shape_type": "polygon",
+        "flags": {},
+        "mask": None,
+    }
+    if shape_type == "mask":
+        top, bottom, left, right = region.box
+        # labelme 5.3+: the patch's top-left and bottom-right pixels, the patch a 0/1 PNG.
+        shape["points"] = [[float(left), float(top)], [float(right - 1), float(bottom - 1)]]
+        shape["shape_type"] = "mask"
+        shape["mask"] = _mask_png_base64(region.filled)
+    return shape
+
+
+def _mask_png_base64(patch: NDArray[np.bool_]) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(patch.astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def new_document(
+    shapes: list[dict[str, Any]], json_path: Path, image_path: Path, height: int, width: int
+) -> dict[str, Any]:
+    """A labelme document for ``image_path`` (``imagePath`` relative to ``json_path``)."""
+    relative = os.path.relpath(Path(image_path).absolute(), Path(json_path).absolute().parent)
+    return {
+        "version": LABELME_FORMAT_VERSION,
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": Path(relative).as_posix(),
+        "imageData": None,
+        "imageHeight": int(height),
+        "imageWidth": int(width),
+    }
+
+
+def human_pixels(json_path: Path, height: int, width: int) -> tuple[dict[str, Any], NDArray]:
+    """The document at ``json_path`` as it is, and the ``(H, W)`` bool pixels its shapes
+    paint (every shape, whatever its label).
+
+    Raises AnnotationError when the file cannot be read as a labelme document, or when a
+    shape cannot be drawn, so that a merge never drops or misreads what a person drew.
+    """
+    annotation, problems = read_annotation(json_path)
+    errors = [problem for problem in problems if problem.severity == "error"]
+    shape_errors = [problem for problem in errors if problem.shape_index is not None]
+    if annotation is None or shape_errors:
+        first = (shape_errors or errors)[0]
+        raise AnnotationError(
+            f"cannot merge into {first}; fix the file in labelme, or replace it with --overwrite"
+        )
+    document = read_labelme_json(json_path)
+    if isinstance(document, Problem):  # changed since read_annotation read it
+        raise AnnotationError(f"cannot merge into {document}")
+    covered = np.zeros((height, width), dtype=bool)
+    for shape in annotation.shapes:
+        covered |= shape_mask(shape, height, width)
+    return document, covered
+
+
+def merged_document(document: dict[str, Any], predicted: list[dict[str, Any]]) -> dict[str, Any]:
+    """``document`` with ``predicted`` shapes placed before its own shapes: every shape a
+    person drew is kept as it is, and is painted last, so it wins where the two touch."""
+    merged = dict(document)
+    merged["shapes"] = [*predicted, *document.get("shapes", [])]
+    return merged
+
+
+def document_text(document: dict[str, Any]) -> str:
+    """The JSON text labelme writes: UTF-8, indented by 2."""
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def write_document(path: Path, document: dict[str, Any]) -> None:
+    """Atomically write ``document`` to ``path``."""
+    atomic_write_text(Path(path), document_text(document))

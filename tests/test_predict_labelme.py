@@ -1,0 +1,237 @@
+"""predict's output loop: labelme JSON (skip, merge, overwrite), and images that fail."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from labelme_schema import check_labelme_document
+from numpy.typing import NDArray
+from PIL import Image
+from train_fixtures import one_torch_thread  # noqa: F401
+
+from annotool.cli import main
+from annotool.labelme_write import LabelmeOutput, ShapeOptions
+from annotool.labels import voc_colormap
+from annotool.polygons import TraceOptions
+from annotool.train.checkpoint import build_checkpoint, save_checkpoint
+from annotool.train.model import ModelConfig, UNet
+from annotool.train.predict import labelme_json_path, predict_images
+
+CLASS_NAMES = ("_background_", "cat", "dog")
+HUMAN_SHAPE = {
+    "label": "cat",
+    "points": [[2.0, 2.0], [12.0, 2.0], [12.0, 12.0], [2.0, 12.0]],
+    "group_id": None,
+    "description": "drawn by a person",
+    "shape_type": "polygon",
+    "flags": {},
+}
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@dataclass
+class FixedPredictor:
+    """Predicts the same two regions for every image: a cat (probability 0.9) at the top
+    left, a dog (probability 0.6) at the bottom right."""
+
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+    def predict_with_confidence(
+        self, image: NDArray[np.uint8]
+    ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+        height, width = image.shape[:2]
+        classes = np.zeros((height, width), dtype=np.uint8)
+        confidence = np.full((height, width), 0.99, dtype=np.float32)
+        classes[2:13, 2:13] = 1
+        confidence[2:13, 2:13] = 0.9
+        classes[20:30, 25:38] = 2
+        confidence[20:30, 25:38] = 0.6
+        return classes, confidence
+
+
+def photo(path: Path, height: int = 32, width: int = 40) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def truncated_jpeg(path: Path) -> Path:
+    photo(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def human_document(image: Path) -> dict:
+    return {
+        "version": "5.7.0",
+        "flags": {},
+        "shapes": [HUMAN_SHAPE],
+        "imagePath": image.name,
+        "imageData": None,
+        "imageHeight": 32,
+        "imageWidth": 40,
+    }
+
+
+def labelme(existing: str = "skip", min_confidence: float = 0.0) -> LabelmeOutput:
+    trace = TraceOptions(tolerance=0, min_confidence=min_confidence)
+    return LabelmeOutput(ShapeOptions(trace), existing)  # type: ignore[arg-type]
+
+
+def test_labelme_json_goes_beside_the_image_with_predicted_shapes(tmp_path: Path) -> None:
+    image = photo(tmp_path / "new" / "a.jpg")
+    report = predict_images(FixedPredictor(), [image], None, labelme=labelme())  # type: ignore[arg-type]
+    assert report.written == [tmp_path / "new" / "a.json"] and not report.failed
+    document = json.loads(report.written[0].read_text())
+    check_labelme_document(document, 32, 40)
+    assert document["imagePath"] == "a.jpg"
+    assert [(shape["label"], shape["description"]) for shape in document["shapes"]] == [
+        ("dog", "annotool: predicted, mean probability 0.60"),
+        ("cat", "annotool: predicted, mean probability 0.90"),
+    ]
+
+
+def test_min_confidence_drops_unsure_regions(tmp_path: Path) -> None:
+    image = photo(tmp_path / "a.jpg")
+    output = labelme(min_confidence=0.7)
+    report = predict_images(FixedPredictor(), [image], tmp_path / "out", labelme=output)  # type: ignore[arg-type]
+    shapes = json.loads(report.written[0].read_text())["shapes"]
+    assert [shape["label"] for shape in shapes] == ["cat"]
+    assert json.loads(report.written[0].read_text())["imagePath"] == "../a.jpg"
+
+
+@pytest.mark.parametrize("existing", ["skip", "merge", "overwrite"])
+def test_an_existing_json_is_skipped_merged_or_replaced(tmp_path: Path, existing: str) -> None:
+    image = photo(tmp_path / "a.jpg")
+    json_path = labelme_json_path(image, None)
+    json_path.write_text(json.dumps(human_document(image)))
+    before = json_path.read_text()
+    report = predict_images(FixedPredictor(), [image], None, labelme=labelme(existing))  # type: ignore[arg-type]
+    shapes = json.loads(json_path.read_text())["shapes"]
+    if existing == "skip":
+        assert report.skipped == [image] and not report.written
+        assert json_path.read_text() == before
+    elif existing == "merge":
+        # The predicted cat repeats the person's cat and is left out; the dog is new.
+        assert [shape["label"] for shape in shapes] == ["dog", "cat"]
+        assert shapes[-1] == HUMAN_SHAPE
+    else:
+        assert [shape["label"] for shape in shapes] == ["dog", "cat"]
+        assert HUMAN_SHAPE not in shapes
+
+
+def test_a_bad_image_is_reported_and_the_others_are_done(tmp_path: Path) -> None:
+    images = [
+        photo(tmp_path / "a.jpg"),
+        truncated_jpeg(tmp_path / "b.jpg"),
+        photo(tmp_path / "c.jpg"),
+    ]
+    unreadable_json = photo(tmp_path / "d.jpg")
+    (tmp_path / "d.json").write_text("{broken")
+    images.append(unreadable_json)
+    report = predict_images(FixedPredictor(), images, None, labelme=labelme("merge"))  # type: ignore[arg-type]
+    assert report.written == [tmp_path / "a.json", tmp_path / "c.json"]
+    assert [path.name for path, _ in report.failed] == ["b.jpg", "d.jpg"]
+    assert "cannot read image" in report.failed[0][1] and "b.jpg" in report.failed[0][1]
+    assert "cannot merge into" in report.failed[1][1] and "--overwrite" in report.failed[1][1]
+    assert (tmp_path / "d.json").read_text() == "{broken"
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained width-4 UNet saved as annotool saves checkpoints."""
+    torch.manual_seed(0)
+    config = ModelConfig(num_classes=3, width=4)
+    path = tmp_path_factory.mktemp("checkpoint") / "best.pt"
+    checkpoint = build_checkpoint(
+        model_state=UNet(config).state_dict(),
+        model_config=config.to_dict(),
+        class_names=CLASS_NAMES,
+        palette=voc_colormap()[:3].tolist(),
+        normalization={"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+        epoch=1,
+        best_miou=0.5,
+        best_epoch=1,
+        history=[],
+        training={},
+    )
+    save_checkpoint(path, checkpoint)
+    return path
+
+
+def predict_cli(checkpoint: Path, *arguments: str) -> object:
+    options = ["--device", "cpu", "--precision", "fp32", "-q"]
+    return CliRunner().invoke(main, ["predict", str(checkpoint), *arguments, *options])
+
+
+def test_cli_labelme_skip_merge_overwrite(checkpoint_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "new"
+    for name in ("a.jpg", "b.png"):
+        photo(folder / name)
+    first = predict_cli(checkpoint_path, str(folder), "--labelme", "--min-area", "0")
+    assert first.exit_code == 0, first.output
+    assert "Wrote 2 labelme files beside the images" in first.output
+    for name in ("a.json", "b.json"):
+        document = json.loads((folder / name).read_text())
+        check_labelme_document(document, 32, 40)
+        assert all(
+            shape["description"].startswith("annotool: predicted, mean probability ")
+            for shape in document["shapes"]
+        )
+    (folder / "a.json").write_text(json.dumps(human_document(folder / "a.jpg")))
+    again = predict_cli(checkpoint_path, str(folder), "--labelme")
+    assert again.exit_code == 0, again.output
+    assert "Skipped 2 images that already have a labelme JSON" in again.output
+    merged = predict_cli(checkpoint_path, str(folder / "a.jpg"), "--labelme", "--merge")
+    assert merged.exit_code == 0, merged.output
+    assert json.loads((folder / "a.json").read_text())["shapes"][-1] == HUMAN_SHAPE
+    replaced = predict_cli(checkpoint_path, str(folder / "a.jpg"), "--labelme", "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert HUMAN_SHAPE not in json.loads((folder / "a.json").read_text())["shapes"]
+
+
+@pytest.mark.parametrize("labelme_flag", [[], ["--labelme"]], ids=["masks", "labelme"])
+def test_cli_names_a_truncated_image_and_does_the_rest(
+    checkpoint_path: Path, tmp_path: Path, labelme_flag: list[str]
+) -> None:
+    photo(tmp_path / "in" / "a.jpg")
+    truncated_jpeg(tmp_path / "in" / "b.jpg")
+    photo(tmp_path / "in" / "c.jpg")
+    result = predict_cli(
+        checkpoint_path, str(tmp_path / "in"), "--out", str(tmp_path / "out"), *labelme_flag
+    )
+    assert result.exit_code == 1
+    assert "b.jpg" in result.output and "1 of 3 images failed" in result.output
+    assert "Traceback" not in result.output
+    suffix = ".json" if labelme_flag else ".png"
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
+        f"a{suffix}",
+        f"c{suffix}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--merge"], "--merge needs --labelme"),
+        (["--labelme", "--merge", "--overwrite"], "--merge and --overwrite exclude each other"),
+        (["--labelme", "--overlay"], "--overlay goes with masks"),
+        ([], "give --out for the masks"),
+    ],
+)
+def test_cli_refuses_options_that_do_not_go_together(
+    checkpoint_path: Path, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    image = photo(tmp_path / "a.jpg")
+    result = predict_cli(checkpoint_path, str(image), *arguments)
+    assert result.exit_code == 2
+    assert message in result.output
