@@ -150,7 +150,8 @@ def _export_file(
 
 def _coco_object(instance: Instance, height: int, width: int) -> CocoObject:
     top, bottom, left, right = instance.box
-    pixels = np.zeros((height, width), dtype=bool)
+    # pycocotools encodes column by column: a Fortran-ordered array needs no copy.
+    pixels = np.zeros((height, width), dtype=np.uint8, order="F")
     pixels[top:bottom, left:right] = instance.mask
     rle = _rle(pixels)
     if instance.polygons is not None:
@@ -165,7 +166,7 @@ def _coco_object(instance: Instance, height: int, width: int) -> CocoObject:
     return CocoObject(instance.class_id, _rle_json(rle), area, bbox, iscrowd=0)
 
 
-def _rle(pixels: NDArray[np.bool_]) -> dict[str, object]:
+def _rle(pixels: NDArray[np.bool_] | NDArray[np.uint8]) -> dict[str, object]:
     return coco_mask.encode(np.asfortranarray(pixels, dtype=np.uint8))
 
 

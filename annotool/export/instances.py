@@ -27,9 +27,6 @@ POLYGON_SHAPE_TYPES = ("polygon", "rectangle", "circle", "oriented_rectangle")
 CIRCLE_TOLERANCE = 0.2
 """Most distance, in pixels, between a circle and the regular polygon standing for it."""
 
-COLLINEAR_TOLERANCE = 1e-6
-"""Corners of a traced outline this close to the line through their neighbours are dropped."""
-
 Box = tuple[int, int, int, int]
 """``(top, bottom, left, right)`` in pixels, bottom and right exclusive."""
 
@@ -93,8 +90,9 @@ def image_objects(
         if instance is not None:
             instances.append(instance)
     ignore = class_label == IGNORE_ID_NPY
-    presence = np.zeros(labels.num_classes, dtype=bool)
-    presence[np.unique(class_label[class_label >= 0])] = True
+    # Ignore (-1) counts at index 0, class c at c + 1.
+    counts = np.bincount((class_label + 1).ravel(), minlength=labels.num_classes + 1)
+    presence = counts[1:] > 0
     return ImageObjects(
         height=height,
         width=width,
@@ -185,10 +183,23 @@ def mask_outlines(instance: Instance) -> list[NDArray[np.float64]]:
         if len(centres) < 3:
             centres = np.concatenate([centres, centres[::-1], centres])[:3]
         outline = np.stack([centres[:, 1] - 1 + left, centres[:, 0] - 1 + top], axis=1)
-        if len(outline) > 3:
-            outline = measure.approximate_polygon(outline, tolerance=COLLINEAR_TOLERANCE)
-        outlines.append(outline)
+        outlines.append(_without_straight_corners(outline) if len(outline) > 3 else outline)
     return outlines
+
+
+def _without_straight_corners(outline: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The closed ``outline`` without the corners that lie on a straight run.
+
+    A corner where the outline turns back (a one-pixel-wide spike) is kept. The corners
+    are whole pixels, so the test is exact.
+    """
+    incoming = outline - np.roll(outline, 1, axis=0)
+    outgoing = np.roll(outline, -1, axis=0) - outline
+    cross = incoming[:, 0] * outgoing[:, 1] - incoming[:, 1] * outgoing[:, 0]
+    dot = (incoming * outgoing).sum(axis=1)
+    straight = (cross == 0) & (dot > 0)
+    kept = outline[~straight]
+    return kept if len(kept) >= 3 else outline
 
 
 def join_polygons(polygons: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
