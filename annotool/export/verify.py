@@ -24,7 +24,8 @@ from PIL import Image, ImageDraw
 from annotool.errors import DatasetError
 from annotool.export.yolo import IMAGES_DIR, LABELS_DIR, read_yolo_polygon
 from annotool.labels import IGNORE_ID
-from annotool.voc import VocLayout, read_label_png
+from annotool.masks import read_label_png
+from annotool.voc import VocLayout
 
 
 @dataclass
