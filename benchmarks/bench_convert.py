@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -63,12 +64,7 @@ class RunResult:
 
 def main() -> int:
     args = parse_args()
-    fixture_dir = args.fixture / "annotations"
-    labels_file = args.fixture / "labels.txt"
-    if not fixture_dir.is_dir() or not labels_file.is_file():
-        print(f"fixture not found: {args.fixture} (pass --fixture)", file=sys.stderr)
-        return 2
-    annotool = shlex.split(args.annotool) if args.annotool else [sys.executable, "-m", "annotool"]
+    fixture_dir, labels_file, annotool = benchmark_inputs(args)
     command = [*annotool, "convert"]
     startup = startup_seconds(command)
     print_conditions(args.workers, startup)
@@ -83,38 +79,53 @@ def main() -> int:
                     options = [*MODES[mode], "-q", "--labels", str(labels_file)]
                     if args.workers is not None:
                         options += ["--workers", str(args.workers)]
-                    result = time_run(
-                        [*command, str(input_dir), str(out_dir), *options],
-                        mode,
-                        count,
-                        args.workers,
-                        startup,
+                    command_line = [*command, str(input_dir), str(out_dir), *options]
+                    result = time_checked_run(
+                        command_line, out_dir, mode, count, args.workers, startup, check_output
                     )
-                    check_output(out_dir, count)
-                    shutil.rmtree(out_dir)
                     results.append(result)
-                    print_result(result)
     print_summary(results)
-    if args.json:
-        args.json.write_text(json.dumps([asdict(result) for result in results], indent=2) + "\n")
+    write_results_json(args.json, results)
     return 0
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
+    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["lean", "default"])
+    return parser.parse_args()
+
+
+def benchmark_inputs(args: argparse.Namespace) -> tuple[Path, Path, list[str]]:
+    """The fixture's annotation folder and labels file, and the annotool command to run."""
+    fixture_dir = args.fixture / "annotations"
+    labels_file = args.fixture / "labels.txt"
+    if not fixture_dir.is_dir() or not labels_file.is_file():
+        raise SystemExit(f"fixture not found: {args.fixture} (pass --fixture)")
+    annotool = shlex.split(args.annotool) if args.annotool else [sys.executable, "-m", "annotool"]
+    return fixture_dir, labels_file, annotool
+
+
+def benchmark_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options of every benchmark of annotool commands on the replicated fixture."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--files", type=int, nargs="+", default=[300], help="input sizes")
     parser.add_argument(
-        "--workers", type=int, default=None, help="passed to convert (default: its own, all CPUs)"
+        "--workers", type=int, default=None, help="passed to the command (default: all CPUs)"
     )
-    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["lean", "default"])
-    parser.add_argument("--repeat", type=int, default=1, help="runs per size and mode")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size and command")
     parser.add_argument("--fixture", type=Path, default=DEFAULT_FIXTURE)
     parser.add_argument(
         "--annotool", default=None, help="command to run instead of 'python -m annotool'"
     )
     parser.add_argument("--tmp", type=Path, default=None, help="where to build the input")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
-    return parser.parse_args()
+    return parser
+
+
+def write_results_json(path: Path | None, results: list[RunResult]) -> None:
+    """Write every run's figures to ``path`` as a JSON list (nothing when None)."""
+    if path is not None:
+        path.write_text(json.dumps([asdict(result) for result in results], indent=2) + "\n")
 
 
 def replicate_fixture(fixture_dir: Path, input_dir: Path, count: int) -> None:
@@ -139,6 +150,23 @@ def startup_seconds(command: list[str]) -> float:
         subprocess.run([*command, "--help"], check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def time_checked_run(
+    command: list[str],
+    out_dir: Path,
+    mode: str,
+    count: int,
+    workers: int | None,
+    startup: float,
+    check: Callable[[Path, int], None],
+) -> RunResult:
+    """Time one run, check what it wrote to ``out_dir`` (then delete it), print the figures."""
+    result = time_run(command, mode, count, workers, startup)
+    check(out_dir, count)
+    shutil.rmtree(out_dir)
+    print_result(result)
+    return result
 
 
 def time_run(

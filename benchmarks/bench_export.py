@@ -24,22 +24,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import shutil
 import statistics
 import sys
 import tempfile
-from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from bench_convert import (
-    DEFAULT_FIXTURE,
     RunResult,
+    benchmark_inputs,
+    benchmark_parser,
     print_conditions,
-    print_result,
     replicate_fixture,
     startup_seconds,
-    time_run,
+    time_checked_run,
+    write_results_json,
 )
 
 COMMANDS = {
@@ -52,12 +51,7 @@ COMMANDS = {
 
 def main() -> int:
     args = parse_args()
-    fixture_dir = args.fixture / "annotations"
-    labels_file = args.fixture / "labels.txt"
-    if not fixture_dir.is_dir() or not labels_file.is_file():
-        print(f"fixture not found: {args.fixture} (pass --fixture)", file=sys.stderr)
-        return 2
-    annotool = shlex.split(args.annotool) if args.annotool else [sys.executable, "-m", "annotool"]
+    fixture_dir, labels_file, annotool = benchmark_inputs(args)
     startups = {
         name: startup_seconds([*annotool, *command]) for name, (command, _) in COMMANDS.items()
     }
@@ -73,37 +67,20 @@ def main() -> int:
                     arguments = [*options, "-q", "--labels", str(labels_file)]
                     if args.workers is not None:
                         arguments += ["--workers", str(args.workers)]
-                    result = time_run(
-                        [*annotool, *command, str(input_dir), str(out_dir), *arguments],
-                        name,
-                        count,
-                        args.workers,
-                        startups[name],
+                    command_line = [*annotool, *command, str(input_dir), str(out_dir), *arguments]
+                    check = partial(check_output, name)
+                    results.append(
+                        time_checked_run(
+                            command_line, out_dir, name, count, args.workers, startups[name], check
+                        )
                     )
-                    check_output(name, out_dir, count)
-                    shutil.rmtree(out_dir)
-                    results.append(result)
-                    print_result(result)
     print_ratios(results)
-    if args.json:
-        args.json.write_text(json.dumps([asdict(result) for result in results], indent=2) + "\n")
+    write_results_json(args.json, results)
     return 0
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", type=int, nargs="+", default=[300], help="input sizes")
-    parser.add_argument(
-        "--workers", type=int, default=None, help="passed to every command (default: all CPUs)"
-    )
-    parser.add_argument("--repeat", type=int, default=1, help="runs per size and command")
-    parser.add_argument("--fixture", type=Path, default=DEFAULT_FIXTURE)
-    parser.add_argument(
-        "--annotool", default=None, help="command to run instead of 'python -m annotool'"
-    )
-    parser.add_argument("--tmp", type=Path, default=None, help="where to build the input")
-    parser.add_argument("--json", type=Path, default=None, help="also write results here")
-    return parser.parse_args()
+    return benchmark_parser(__doc__).parse_args()
 
 
 def check_output(name: str, out_dir: Path, count: int) -> None:
