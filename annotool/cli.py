@@ -682,10 +682,17 @@ def stats(
             )
         table = stats_core.format_labelme_table(result)
     else:
-        total = stats_core.count_images(dataset_dir, split)
-        with progress_bar(total, "Measuring", quiet) as progress:
-            result = stats_core.compute_stats(
-                dataset_dir, split=split, progress=progress, workers=workers, rgb=not no_rgb
+        layout = stats_core.open_dataset(dataset_dir)
+        stems, notes = stats_core.selected_stems(layout, split)
+        with progress_bar(len(stems), "Measuring", quiet) as progress:
+            result = stats_core.dataset_stats(
+                layout,
+                stems,
+                split=split,
+                progress=progress,
+                workers=workers,
+                rgb=not no_rgb,
+                notes=notes,
             )
         table = stats_core.format_table(result)
     if json_output == "-":

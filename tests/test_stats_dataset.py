@@ -14,8 +14,9 @@ from annotool.errors import DatasetError
 from annotool.stats import (
     PixelCounts,
     compute_stats,
-    count_images,
+    dataset_stats,
     format_table,
+    selected_stems,
     stats_to_json,
 )
 from annotool.voc import LEGACY_CLASS_DIR, VocLayout, write_label_png
@@ -130,7 +131,20 @@ def test_split_restricts_every_statistic(tmp_path: Path) -> None:
     assert result.images.count == 1
     assert [item.pixels for item in result.classes] == [14, 6, 0, 0]
     assert result.splits == {}
-    assert count_images(root, split="train") == 2
+    assert selected_stems(VocLayout.open(root), "train") == (["a", "c"], [])
+
+
+def test_dataset_stats_of_an_opened_layout_equals_compute_stats(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d", splits={"train": ["a", "c", "gone"], "val": ["b"]}).root
+    layout = VocLayout.open(root)
+    stems, notes = selected_stems(layout, "train")
+
+    assert dataset_stats(layout, stems, split="train", notes=notes) == compute_stats(
+        root, split="train"
+    )
+    assert notes == ["split 'train' lists stems without a class mask: 1 (gone)"]
+    with pytest.raises(DatasetError, match=r"no class masks to analyse in split 'val'"):
+        dataset_stats(layout, [], split="val")
 
 
 def test_unknown_split_is_an_error_listing_the_splits(tmp_path: Path) -> None:

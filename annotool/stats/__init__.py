@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from annotool.stats.dataset import (
     compute_stats,
-    count_images,
     dataset_stats,
     is_labelme_dir,
     open_dataset,
@@ -52,7 +51,6 @@ __all__ = [
     "SizeSummary",
     "class_weights",
     "compute_stats",
-    "count_images",
     "dataset_stats",
     "format_labelme_table",
     "format_table",

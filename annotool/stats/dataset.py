@@ -75,12 +75,6 @@ def selected_stems(layout: VocLayout, split: str | None) -> tuple[list[str], lis
     return [stem for stem in stems if stem in wanted], warnings
 
 
-def count_images(dataset_dir: Path, split: str | None = None) -> int:
-    """How many masks :func:`compute_stats` will read (for sizing a progress bar)."""
-    stems, _ = selected_stems(open_dataset(dataset_dir), split)
-    return len(stems)
-
-
 def compute_stats(
     dataset_dir: Path,
     split: str | None = None,
