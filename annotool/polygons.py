@@ -182,14 +182,21 @@ def _trace(
 
 
 def _outline(own: NDArray[np.bool_], fully_connected: str) -> NDArray[np.float64]:
-    """The outer outline of the one region in ``own`` (``(h, w)`` bool), as ``(N, 2)``
-    ``x, y`` pixel centres relative to the crop: a closed chain of neighbouring centres
-    with repeated and collinear vertices removed (lossless for the rasterizer)."""
-    padded = np.pad(own, 1).astype(np.float32)
+    """The outer outline of the one region in ``own`` (``(h, w)`` bool); see centre_outlines."""
+    return max(centre_outlines(own, fully_connected), key=lambda outline: abs(_area(outline)))
+
+
+def centre_outlines(pixels: NDArray[np.bool_], fully_connected: str) -> list[NDArray[np.float64]]:
+    """Every outline (outer borders and holes) of the ``(h, w)`` bool ``pixels``, as
+    ``(N, 2)`` ``x, y`` pixel centres relative to the crop: closed chains of neighbouring
+    centres with repeated and collinear vertices removed (lossless for the rasterizer).
+
+    ``fully_connected`` is find_contours': "high" joins pixels touching at a corner.
+    """
+    padded = np.pad(pixels, 1).astype(np.float32)
     contours = measure.find_contours(padded, _CONTOUR_LEVEL, fully_connected=fully_connected)
-    outer = max(contours, key=lambda contour: abs(_area(contour[:, ::-1])))
-    centres = np.rint(outer[:, ::-1]) - 1.0  # (row, col) -> (x, y), undo the padding
-    return _drop_redundant(centres)
+    # (row, col) -> (x, y), and undo the padding.
+    return [_drop_redundant(np.rint(contour[:, ::-1]) - 1.0) for contour in contours]
 
 
 def _drop_redundant(chain: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from skimage import measure
 
 from annotool.labelme import Annotation, Shape
 from annotool.labels import BACKGROUND_LABEL, IGNORE_ID_NPY, IGNORE_LABEL, LabelSet
+from annotool.polygons import centre_outlines
 from annotool.rasterize import instance_ids, rasterize, shape_patches
 
 POLYGON_SHAPE_TYPES = ("polygon", "rectangle", "circle", "oriented_rectangle")
@@ -173,33 +173,12 @@ def mask_outlines(instance: Instance) -> list[NDArray[np.float64]]:
     Pixels that touch only at a corner count as connected.
     """
     top, _, left, _ = instance.box
-    padded = np.pad(instance.mask, 1).astype(np.float64)
     outlines = []
-    # Just below 1, the contour passes (nearly) through the centres of the border pixels.
-    for contour in measure.find_contours(padded, 1 - 1e-3, fully_connected="high"):
-        centres = np.rint(contour[:-1])
-        kept = np.any(centres != np.roll(centres, 1, axis=0), axis=1)
-        centres = centres[kept] if kept.any() else centres[:1]
-        if len(centres) < 3:
-            centres = np.concatenate([centres, centres[::-1], centres])[:3]
-        outline = np.stack([centres[:, 1] - 1 + left, centres[:, 0] - 1 + top], axis=1)
-        outlines.append(_without_straight_corners(outline) if len(outline) > 3 else outline)
+    for outline in centre_outlines(instance.mask, fully_connected="high"):
+        if len(outline) < 3:  # one pixel, or a straight line of them
+            outline = np.concatenate([outline, outline[::-1], outline])[:3]
+        outlines.append(outline + np.array([left, top], dtype=np.float64))
     return outlines
-
-
-def _without_straight_corners(outline: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The closed ``outline`` without the corners that lie on a straight run.
-
-    A corner where the outline turns back (a one-pixel-wide spike) is kept. The corners
-    are whole pixels, so the test is exact.
-    """
-    incoming = outline - np.roll(outline, 1, axis=0)
-    outgoing = np.roll(outline, -1, axis=0) - outline
-    cross = incoming[:, 0] * outgoing[:, 1] - incoming[:, 1] * outgoing[:, 0]
-    dot = (incoming * outgoing).sum(axis=1)
-    straight = (cross == 0) & (dot > 0)
-    kept = outline[~straight]
-    return kept if len(kept) >= 3 else outline
 
 
 def join_polygons(polygons: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
