@@ -675,7 +675,7 @@ def stats(
             raise click.BadParameter(
                 "--split needs a converted dataset, not a labelme folder", param_hint="--split"
             )
-        found = find_annotation_files(dataset_dir)
+        found = _find_inputs((dataset_dir,), recursive=False)
         with progress_bar(len(found.files), "Reading", quiet) as progress:
             result = stats_core.labelme_stats(
                 dataset_dir, progress=progress, workers=workers, files=found

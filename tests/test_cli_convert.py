@@ -397,8 +397,9 @@ def test_a_folder_named_json_is_a_warning_not_silence(tmp_path: Path) -> None:
     assert f"warning: {annotations / 'x.json'}: a folder whose name ends in .json" in (
         result.output
     )
-    code, output = run("check", annotations, "--labels", labels, "-q")
-    assert code == 0 and f"warning: {annotations / 'x.json'}: a folder" in output
+    for command in (["check", annotations, "--labels", labels, "-q"], ["stats", annotations]):
+        code, output = run(*command)
+        assert code == 0 and f"warning: {annotations / 'x.json'}: a folder" in output
 
 
 def test_a_missing_or_non_json_input_is_an_error(tmp_path: Path) -> None:
