@@ -120,7 +120,8 @@ def convert_mask(
             f"{', '.join(IMAGE_SUFFIXES)} in the image folder"
         )
     mask = read_class_mask(pair.mask)
-    unknown = sorted(set(np.unique(mask).tolist()) - {*range(len(class_names)), IGNORE_ID})
+    present = np.flatnonzero(np.bincount(mask.ravel(), minlength=IGNORE_ID + 1)).tolist()
+    unknown = sorted(set(present) - {*range(len(class_names)), IGNORE_ID})
     if unknown:
         raise DatasetError(
             f"{pair.mask} holds class ids {', '.join(map(str, unknown))}, but the labels name "

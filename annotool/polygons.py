@@ -20,6 +20,7 @@ touch only at a corner are two regions), background is 8-connected.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,40 +111,52 @@ def trace_regions(
     for class_id in np.flatnonzero(np.bincount(mask.ravel(), minlength=IGNORE_ID + 1)).tolist():
         if class_id == BACKGROUND_ID:
             continue
-        components, _ = ndimage.label(mask == class_id, structure=_FOUR_CONNECTED)
-        for index, box in enumerate(ndimage.find_objects(components), start=1):
-            if box is None:
-                continue
-            own = components[box] == index
+        for own, box in _components(mask == class_id, _FOUR_CONNECTED):
             if avoid is not None and np.count_nonzero(avoid[box] & own) > MAX_OVERLAP * own.sum():
                 continue
             traced_region = _trace(class_id, own, box, "low", confidence, options)
             if traced_region is None:
                 continue
-            region = traced_region[1]
             traced.append(traced_region)
             # Background inside the outline (holes) is painted back after the region.
-            islands, _ = ndimage.label(
-                region.filled & (mask[box] == BACKGROUND_ID), structure=_EIGHT_CONNECTED
-            )
-            for island_index, island_box in enumerate(ndimage.find_objects(islands), start=1):
-                island = islands[island_box] == island_index
-                top = box[0].start + island_box[0].start
-                left = box[1].start + island_box[1].start + int(np.argmax(island[0]))
-                if (top, left) in islands_seen:
+            inside = traced_region[1].filled & (mask[box] == BACKGROUND_ID)
+            for island, island_box in _components(inside, _EIGHT_CONNECTED, box):
+                first_pixel = (island_box[0].start, island_box[1].start + int(np.argmax(island[0])))
+                if first_pixel in islands_seen:  # also inside an earlier region
                     continue
-                islands_seen.add((top, left))
-                global_box = (
-                    slice(top, top + island.shape[0]),
-                    slice(box[1].start + island_box[1].start, box[1].start + island_box[1].stop),
-                )
-                traced_island = _trace(
-                    BACKGROUND_ID, island, global_box, "high", confidence, options
-                )
-                if traced_island is not None:
-                    traced.append(traced_island)
+                islands_seen.add(first_pixel)
+                hole = _trace(BACKGROUND_ID, island, island_box, "high", confidence, options)
+                if hole is not None:
+                    traced.append(hole)
     traced.sort(key=lambda item: (-item[0], item[1].box[0], item[1].box[2], item[1].class_id))
     return [region for _, region in traced]
+
+
+def _components(
+    pixels: NDArray[np.bool_],
+    structure: NDArray[np.bool_],
+    within: tuple[slice, slice] = (slice(0, None), slice(0, None)),
+) -> Iterator[tuple[NDArray[np.bool_], tuple[slice, slice]]]:
+    """Each connected component of ``pixels`` as its own ``(h, w)`` pixels and its box in
+    the image (``pixels`` being the part of the image at ``within``). Only the bounding
+    box of all of them is labelled, which for a few objects is a small part of the image."""
+    rows, cols = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
+    if rows.size == 0:
+        return
+    top, left = int(rows[0]), int(cols[0])
+    components, _ = ndimage.label(
+        pixels[top : rows[-1] + 1, left : cols[-1] + 1], structure=structure
+    )
+    top += within[0].start
+    left += within[1].start
+    for index, (box_rows, box_cols) in enumerate(ndimage.find_objects(components), start=1):
+        yield (
+            components[box_rows, box_cols] == index,
+            (
+                slice(box_rows.start + top, box_rows.stop + top),
+                slice(box_cols.start + left, box_cols.stop + left),
+            ),
+        )
 
 
 def _trace(
