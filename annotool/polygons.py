@@ -206,7 +206,7 @@ def centre_outlines(pixels: NDArray[np.bool_], fully_connected: str) -> list[NDA
 
     ``fully_connected`` is find_contours': "high" joins pixels touching at a corner.
     """
-    padded = np.pad(pixels, 1).astype(np.float32)
+    padded = np.pad(pixels, 1).astype(np.float64)  # what find_contours computes in
     contours = measure.find_contours(padded, _CONTOUR_LEVEL, fully_connected=fully_connected)
     # (row, col) -> (x, y), and undo the padding.
     return [_drop_redundant(np.rint(contour[:, ::-1]) - 1.0) for contour in contours]

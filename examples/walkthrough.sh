@@ -2,6 +2,7 @@
 # The whole annotool journey on the bundled example dataset, with settings small enough
 # to finish in well under a minute on two CPU cores:
 #   check -> convert -> split -> stats -> train -> predict -> evaluate
+#   -> pre-label new photos as labelme JSON -> (correct them in labelme) -> convert again
 #
 # Usage: examples/walkthrough.sh OUT_DIR
 #   OUT_DIR receives the dataset (shapes-voc/), the training run (run/), the predictions
@@ -27,7 +28,7 @@ fi
 # compete for the cores, that spinning can make this tiny training run several times slower.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 mkdir -p "$out"
-rm -rf "$out/predictions"
+rm -rf "$out/predictions" "$out/new-photos"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -55,5 +56,18 @@ step "predict masks with overlays"
 step "evaluate on the validation split"
 "${annotool[@]}" evaluate "$out/run/best.pt" "$out/shapes-voc" --split val \
     --json "$out/scores.json"
+
+step "pre-label new photos: labelme JSON with the model's shapes, to correct in labelme"
+# Stand-ins for new photos: the validation images, without their annotations.
+mkdir -p "$out/new-photos"
+while read -r stem; do
+    cp "$out/shapes-voc/JPEGImages/$stem.jpg" "$out/new-photos/"
+done < "$out/shapes-voc/ImageSets/Segmentation/val.txt"
+"${annotool[@]}" predict "$out/run/best.pt" "$out/new-photos" --labelme --device cpu -q
+echo "correct them with: labelme $out/new-photos --labels $shapes/labels.txt --nodata"
+
+step "convert the (corrected) annotations again"
+"${annotool[@]}" convert "$out/new-photos" "$out/new-voc" --labels "$shapes/labels.txt" \
+    --overwrite -q
 
 step "done: results in $out"

@@ -37,3 +37,9 @@ def test_walkthrough_runs_the_whole_journey(tmp_path: Path) -> None:
     scores = json.loads((out / "scores.json").read_text())
     assert 0 <= scores["miou"] <= 1
     assert "mIoU" in result.stdout
+    val_stems = (out / "shapes-voc" / "ImageSets" / "Segmentation" / "val.txt").read_text().split()
+    for stem in val_stems:
+        document = json.loads((out / "new-photos" / f"{stem}.json").read_text())
+        assert document["imagePath"] == f"{stem}.jpg"
+        assert all("annotool: predicted" in shape["description"] for shape in document["shapes"])
+        assert (out / "new-voc" / "SegmentationClass" / f"{stem}.png").is_file()
