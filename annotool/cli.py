@@ -26,6 +26,7 @@ from annotool.check import (
     find_annotation_files,
     labels_in_use,
 )
+from annotool.choices import DEVICE_CHOICES, ENCODER_CHOICES, PRECISION_CHOICES
 from annotool.convert import ConvertOptions, convert_dataset, format_pixel_shares
 from annotool.errors import AnnotoolError, LabelsError
 from annotool.evaluate import (
@@ -711,14 +712,14 @@ def stats(
 
 device_option = click.option(
     "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
+    type=click.Choice(DEVICE_CHOICES),
     default="auto",
     show_default=True,
     help="auto: the GPU when there is one, else the CPU.",
 )
 precision_option = click.option(
     "--precision",
-    type=click.Choice(("auto", "fp32", "bf16", "fp16")),
+    type=click.Choice(PRECISION_CHOICES),
     default="auto",
     show_default=True,
     help="auto: bf16 on GPUs that support it (fp16 on older ones) and on CPUs with AMX; "

@@ -10,11 +10,10 @@ from typing import Literal
 
 import torch
 
+from annotool.choices import DEVICE_CHOICES, PRECISION_CHOICES
 from annotool.errors import DeviceError
 
 Precision = Literal["fp32", "bf16", "fp16"]
-PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -1,41 +1,54 @@
-"""A UNet for semantic segmentation: N-class logits at the input's own size.
+"""Segmentation models: N-class logits at the input's own size.
 
-Every layer, BatchNorm included, is registered in ``__init__`` so that it trains, moves
-to the GPU with the model and lands in the state dict. Inputs of any height and width
-are padded up to a multiple of 16 (the four 2x poolings) and the logits cropped back.
+Two families, chosen by ``ModelConfig.encoder``: ``unet``, the UNet of Ronneberger et al.
+trained from scratch, and ``resnet18``/``resnet34``, a UNet decoder over a ResNet encoder
+(:mod:`annotool.train.encoders`) that can start from ImageNet weights. Every layer,
+BatchNorm included, is registered in ``__init__`` so that it trains, moves to the GPU
+with the model and lands in the state dict. Inputs of any height and width are padded
+up to a multiple of the total downsampling (16 or 32) and the logits cropped back.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from annotool.choices import ENCODER_CHOICES
 from annotool.errors import DatasetError
+from annotool.train.encoders import RESNET_STAGE_CHANNELS, ResNetEncoder
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """What it takes to rebuild a UNet: stored in every checkpoint."""
+    """What it takes to rebuild a model: stored in every checkpoint.
+
+    ``width`` is the channels of the finest level, doubling at each coarser one: of the
+    whole UNet for ``encoder="unet"``, of the decoder for a ResNet encoder. ``depth`` (the
+    UNet's number of poolings) applies to ``unet`` only; ResNets always have five scales.
+    """
 
     num_classes: int
     width: int = 32
     depth: int = 4
     in_channels: int = 3
+    encoder: str = "unet"
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, int]) -> ModelConfig:
-        return cls(**{key: int(value) for key, value in values.items()})
+    def from_dict(cls, values: dict[str, int | str]) -> ModelConfig:
+        """The config of ``values``; keys absent from older checkpoints take their defaults."""
+        types = {field.name: str if field.name == "encoder" else int for field in fields(cls)}
+        return cls(**{key: types[key](value) for key, value in values.items()})  # type: ignore[arg-type]
 
     @property
     def size_multiple(self) -> int:
         """Height and width are padded to a multiple of this before the encoder."""
-        return 2**self.depth
+        return 2**self.depth if self.encoder == "unet" else 2 ** len(RESNET_STAGE_CHANNELS)
 
 
 class ConvBlock(nn.Sequential):
@@ -73,11 +86,7 @@ class UNet(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.num_classes < 2:
-            raise DatasetError(
-                f"a segmentation model needs at least 2 classes (background and one object), "
-                f"got {config.num_classes}"
-            )
+        _check_classes(config)
         self.config = config
         widths = [config.width * 2**level for level in range(config.depth + 1)]
         self.encoders = nn.ModuleList(
@@ -102,6 +111,82 @@ class UNet(nn.Module):
         for decoder in self.decoders:
             features = decoder(features, skips.pop())
         return self.head(features)[..., :height, :width]
+
+
+class DecoderBlock(nn.Module):
+    """2x nearest upsampling, concatenation with the encoder's skip (if any), a ConvBlock."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.block = ConvBlock(in_channels + skip_channels, out_channels)
+
+    def forward(self, features: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        features = F.interpolate(features, scale_factor=2.0, mode="nearest")
+        if skip is not None:
+            features = torch.cat((features, skip), dim=1)
+        return self.block(features)
+
+
+class ResNetUNet(nn.Module):
+    """A UNet decoder over a ResNet encoder whose parameters carry torchvision's names.
+
+    The decoder climbs the encoder's five scales (1/32 up to 1/2) with a
+    :class:`DecoderBlock` each, fusing the skip of the same scale, and a fifth block
+    returns to the full size, where a 1x1 convolution gives the logits. Decoder channels
+    are ``16, 8, 4, 2, 1`` times ``width`` (width 16 gives 256 down to 16, the decoder
+    segmentation_models_pytorch uses). Input and output as :class:`UNet`; the
+    encoder's parameters are ``encoder.*``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        _check_classes(config)
+        if config.in_channels != 3:
+            raise DatasetError(
+                f"a {config.encoder} encoder takes RGB images (3 channels), "
+                f"not {config.in_channels}"
+            )
+        self.config = config
+        self.encoder = ResNetEncoder(config.encoder)
+        skip_channels = (*reversed(RESNET_STAGE_CHANNELS[:-1]), 0)
+        widths = [config.width * 2**level for level in reversed(range(len(skip_channels)))]
+        in_channels = [RESNET_STAGE_CHANNELS[-1], *widths[:-1]]
+        self.decoders = nn.ModuleList(
+            DecoderBlock(inputs, skip, outputs)
+            for inputs, skip, outputs in zip(in_channels, skip_channels, widths, strict=True)
+        )
+        self.head = nn.Conv2d(widths[-1], config.num_classes, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        height, width = images.shape[-2:]
+        features = self.encoder(pad_to_multiple(images, self.config.size_multiple))
+        skips: list[torch.Tensor | None] = [None, *features[:-1]]
+        current = features[-1]
+        for decoder in self.decoders:
+            current = decoder(current, skips.pop())
+        return self.head(current)[..., :height, :width]
+
+
+SegmentationModel = UNet | ResNetUNet
+
+
+def build_model(config: ModelConfig) -> SegmentationModel:
+    """The untrained model ``config`` describes (randomly initialized, seeded by torch)."""
+    if config.encoder == "unet":
+        return UNet(config)
+    if config.encoder in ENCODER_CHOICES:
+        return ResNetUNet(config)
+    raise DatasetError(
+        f"unknown encoder {config.encoder!r}; use one of {', '.join(ENCODER_CHOICES)}"
+    )
+
+
+def _check_classes(config: ModelConfig) -> None:
+    if config.num_classes < 2:
+        raise DatasetError(
+            f"a segmentation model needs at least 2 classes (background and one object), "
+            f"got {config.num_classes}"
+        )
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
