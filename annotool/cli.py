@@ -826,7 +826,29 @@ def _score(value: float) -> str:
     default=16,
     show_default=True,
     help="UNet base channels, doubling at each of the 4 levels (16 learns fastest on a "
-    "CPU; try 32 on a GPU).",
+    "CPU; try 32 on a GPU); with a ResNet encoder, the decoder's.",
+)
+@click.option(
+    "--encoder",
+    type=click.Choice(ENCODER_CHOICES),
+    default="unet",
+    show_default=True,
+    help="unet: the plain UNet, from scratch. resnet18/resnet34: a UNet decoder on a ResNet "
+    "encoder, which can start from ImageNet weights (--pretrained).",
+)
+@click.option(
+    "--pretrained",
+    is_flag=True,
+    help="Start the ResNet encoder from torchvision's ImageNet weights (downloaded once into "
+    "torch's hub cache); inputs are then normalized with ImageNet's mean and std.",
+)
+@click.option(
+    "--encoder-weights",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Like --pretrained, from a local copy of the weights (a .pth state dict with "
+    "torchvision's names, e.g. resnet18-f37072fd.pth).",
 )
 @device_option
 @precision_option
@@ -865,6 +887,9 @@ def train(
     size: int,
     lr: float,
     width: int,
+    encoder: str,
+    pretrained: bool,
+    encoder_weights: Path | None,
     device: str,
     precision: str,
     seed: int,
@@ -894,6 +919,9 @@ def train(
         size=size,
         lr=lr,
         width=width,
+        encoder=encoder,
+        pretrained=pretrained,
+        encoder_weights=encoder_weights,
         device=device,
         precision=precision,
         seed=seed,

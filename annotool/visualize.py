@@ -38,17 +38,24 @@ def overlay(
     background: NDArray[np.uint8],
     label_names: Sequence[str],
     legend: bool = True,
+    palette: NDArray[np.uint8] | None = None,
 ) -> NDArray[np.uint8]:
-    """Colour each labelled pixel of ``background`` with its label's VOC colour at 50 %.
+    """Colour each labelled pixel of ``background`` with its label's colour at 50 %.
 
     ``label`` is ``(H, W)``: ids, -1 or 255 for ignore (drawn in the VOC ignore colour),
     0 for background (left as it is). ``background`` is ``(H, W)`` greyscale or
     ``(H, W, 3)`` RGB. ``label_names[i]`` names id ``i`` in the legend; the legend lists
-    the ids present in ``label``, ignore aside. Returns ``(H, W, 3)`` uint8.
+    the ids present in ``label``, ignore aside. ``palette`` is ``(K, 3)`` uint8, the
+    colours of ids 0 to K-1 (a checkpoint's); other ids keep their VOC colours. Returns
+    ``(H, W, 3)`` uint8.
     """
     values = mask_values(label)
     base = background if background.ndim == 3 else np.repeat(background[..., None], 3, axis=2)
-    colours = voc_colormap()[values]
+    colormap = voc_colormap()
+    if palette is not None:
+        colormap = colormap.copy()
+        colormap[: len(palette)] = palette
+    colours = colormap[values]
     blended = ((base.astype(np.uint16) + colours + 1) >> 1).astype(np.uint8)
     result = np.where((values == 0)[..., None], base, blended)
     if not legend:
@@ -59,14 +66,19 @@ def overlay(
         for value in present
         if value != IGNORE_ID and value < len(label_names)
     ]
-    return _draw_legend(result, entries)
+    return _draw_legend(result, entries, colormap)
 
 
 def overlay_jpeg(
-    label: NDArray[np.integer], background: NDArray[np.uint8], label_names: Sequence[str]
+    label: NDArray[np.integer],
+    background: NDArray[np.uint8],
+    label_names: Sequence[str],
+    palette: NDArray[np.uint8] | None = None,
 ) -> bytes:
     """``overlay`` with a legend, encoded as JPEG bytes."""
-    return jpeg_bytes(overlay(label, background, label_names), OVERLAY_JPEG_QUALITY)
+    return jpeg_bytes(
+        overlay(label, background, label_names, palette=palette), OVERLAY_JPEG_QUALITY
+    )
 
 
 @cache
@@ -74,8 +86,10 @@ def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=LEGEND_FONT_SIZE)
 
 
-def _draw_legend(pixels: NDArray[np.uint8], entries: list[tuple[int, str]]) -> NDArray[np.uint8]:
-    """Draw ``(id, name)`` entries as a boxed list in the bottom-right corner."""
+def _draw_legend(
+    pixels: NDArray[np.uint8], entries: list[tuple[int, str]], colormap: NDArray[np.uint8]
+) -> NDArray[np.uint8]:
+    """Draw ``(id, name)`` entries, with their ``colormap`` colours, boxed in the bottom right."""
     if not entries:
         return pixels
     image = Image.fromarray(pixels)
@@ -89,7 +103,6 @@ def _draw_legend(pixels: NDArray[np.uint8], entries: list[tuple[int, str]]) -> N
     left = max(0, image.width - box_width)
     top = max(0, image.height - box_height)
     draw.rectangle((left, top, image.width - 1, image.height - 1), fill=(255, 255, 255))
-    colormap = voc_colormap()
     for row, (value, name) in enumerate(entries):
         y = top + _LEGEND_PADDING + row * line_height
         x = left + _LEGEND_PADDING

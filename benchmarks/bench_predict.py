@@ -21,7 +21,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from annotool.labels import voc_colormap
-from annotool.train.checkpoint import build_checkpoint, save_checkpoint
+from annotool.train.checkpoint import Checkpoint, save_checkpoint
+from annotool.train.data import Normalization
 from annotool.train.device import cpu_has_fast_bf16
 from annotool.train.model import ModelConfig, UNet
 from annotool.train.predict import Predictor
@@ -34,17 +35,12 @@ def write_checkpoint(path: Path, width: int) -> None:
     config = ModelConfig(num_classes=NUM_CLASSES, width=width)
     save_checkpoint(
         path,
-        build_checkpoint(
+        Checkpoint(
             model_state=UNet(config).state_dict(),
-            model_config=config.to_dict(),
-            class_names=[f"class{index}" for index in range(NUM_CLASSES)],
-            palette=voc_colormap()[:NUM_CLASSES].tolist(),
-            normalization={"mean": [0.5] * 3, "std": [0.25] * 3},
-            epoch=0,
-            best_miou=0.0,
-            best_epoch=0,
-            history=[],
-            training={},
+            model_config=config,
+            class_names=tuple(f"class{index}" for index in range(NUM_CLASSES)),
+            palette=voc_colormap()[:NUM_CLASSES],
+            normalization=Normalization(mean=(0.5,) * 3, std=(0.25,) * 3),
         ),
     )
 

@@ -11,7 +11,8 @@ from PIL import Image
 from train_fixtures import one_torch_thread  # noqa: F401
 
 from annotool.labels import voc_colormap
-from annotool.train.checkpoint import CheckpointError, build_checkpoint, save_checkpoint
+from annotool.train.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from annotool.train.data import Normalization
 from annotool.train.model import ModelConfig, UNet
 from annotool.train.predict import (
     PredictInputError,
@@ -35,17 +36,15 @@ def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("checkpoint") / "best.pt"
     save_checkpoint(
         path,
-        build_checkpoint(
+        Checkpoint(
             model_state=UNet(config).state_dict(),
-            model_config=config.to_dict(),
+            model_config=config,
             class_names=CLASS_NAMES,
-            palette=voc_colormap()[:3].tolist(),
-            normalization={"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+            palette=voc_colormap()[:3],
+            normalization=Normalization(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)),
             epoch=1,
             best_miou=0.5,
             best_epoch=1,
-            history=[],
-            training={},
         ),
     )
     return path
@@ -163,6 +162,6 @@ def test_weights_that_do_not_fit_the_config_are_reported(
     checkpoint = torch.load(checkpoint_path, weights_only=True)
     checkpoint["model_config"]["width"] = 8
     edited = tmp_path / "edited.pt"
-    save_checkpoint(edited, checkpoint)
+    torch.save(checkpoint, edited)
     with pytest.raises(CheckpointError, match="weights do not fit its model config"):
         Predictor.from_checkpoint(edited, device="cpu")

@@ -13,6 +13,7 @@ import pickle
 import urllib.error
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,6 +44,22 @@ MAX_LISTED_KEYS = 5
 
 class EncoderWeightsError(AnnotoolError):
     """Encoder weights cannot be downloaded, read, or do not fit the encoder."""
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """An encoder state dict with torchvision's names, and where it came from."""
+
+    state: dict[str, torch.Tensor]
+    source: str
+    """The URL or file, for messages."""
+
+
+def pretrained_weights(encoder: str, path: Path | None) -> PretrainedWeights:
+    """The ImageNet weights of ``encoder``: read from ``path``, or downloaded when it is None."""
+    if path is not None:
+        return PretrainedWeights(read_encoder_weights(path), str(path))
+    return PretrainedWeights(download_imagenet_weights(encoder), _imagenet_url(encoder))
 
 
 class BasicBlock(nn.Module):
@@ -150,16 +167,18 @@ def read_encoder_weights(path: Path) -> dict[str, torch.Tensor]:
     return _as_state_dict(state, str(path))
 
 
-def load_encoder_weights(
-    encoder: ResNetEncoder, state: Mapping[str, torch.Tensor], source: str
-) -> None:
-    """Copy ``state`` (torchvision names; ``fc.*`` ignored) into ``encoder``.
+def load_encoder_weights(encoder: ResNetEncoder, weights: PretrainedWeights) -> None:
+    """Copy ``weights`` (torchvision names; ``fc.*`` ignored) into ``encoder``.
 
     Every encoder parameter and buffer must be present with its shape, and nothing else
     may be there: a mismatch raises EncoderWeightsError naming the parameters.
     """
     expected = encoder.state_dict()
-    given = {name: value for name, value in state.items() if not name.startswith(CLASSIFIER_PREFIX)}
+    given = {
+        name: value
+        for name, value in weights.state.items()
+        if not name.startswith(CLASSIFIER_PREFIX)
+    }
     # BatchNorm's step counter is absent from files saved by old PyTorch versions and
     # plays no part in the maths (momentum is fixed), so it may be missing.
     for name, value in expected.items():
@@ -182,7 +201,7 @@ def load_encoder_weights(
             problems.append(f"{label + ': ' if label else 'shape '}{listed}{more}")
     if problems:
         raise EncoderWeightsError(
-            f"{source} does not fit the encoder ({'; '.join(problems)}); pass the weights "
+            f"{weights.source} does not fit the encoder ({'; '.join(problems)}); pass the weights "
             "of the same ResNet, saved from torchvision (its state_dict)"
         )
     encoder.load_state_dict(given)

@@ -23,16 +23,17 @@ from numpy.typing import NDArray
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from annotool.errors import DatasetError, TrainingError
+from annotool.choices import ENCODER_CHOICES, PRETRAINED_ENCODERS
+from annotool.errors import CheckpointError, DatasetError, TrainingError
 from annotool.fileio import check_output_dir
-from annotool.labels import IGNORE_ID, voc_colormap
+from annotool.labels import IGNORE_ID
 from annotool.metrics import SegmentationScores, scores_from_confusion
 from annotool.stats import DatasetStats, dataset_stats, read_class_weights
 from annotool.tables import name_some
 from annotool.train import distributed
 from annotool.train.checkpoint import (
-    CheckpointError,
-    build_checkpoint,
+    Checkpoint,
+    default_palette,
     load_checkpoint,
     save_checkpoint,
 )
@@ -44,6 +45,7 @@ from annotool.train.device import (
     resolve_device,
     resolve_precision,
 )
+from annotool.train.encoders import IMAGENET_NORMALIZATION, PretrainedWeights, pretrained_weights
 from annotool.train.history import (
     CURVES_FILE,
     METRICS_FILE,
@@ -53,7 +55,12 @@ from annotool.train.history import (
     write_metrics_csv,
 )
 from annotool.train.losses import SegmentationLoss
-from annotool.train.model import ModelConfig, UNet
+from annotool.train.model import (
+    ModelConfig,
+    SegmentationModel,
+    build_model,
+    load_pretrained_encoder,
+)
 from annotool.voc import VocLayout
 
 DEFAULT_WIDTH = 16
@@ -94,6 +101,15 @@ class TrainOptions:
     weight_decay: float = 1e-4
     dice_weight: float = 1.0
     grad_clip: float = 1.0
+    encoder: str = "unet"
+    pretrained: bool = False
+    """Start the encoder from torchvision's ImageNet weights, downloaded once."""
+    encoder_weights: Path | None = None
+    """A local copy of those weights (a state dict with torchvision's names)."""
+
+    @property
+    def uses_pretrained_encoder(self) -> bool:
+        return self.pretrained or self.encoder_weights is not None
 
     def check(self) -> None:
         for name in ("epochs", "batch_size", "size", "width"):
@@ -105,6 +121,16 @@ class TrainOptions:
             raise TrainingError("--patience must be 0 (no early stopping) or more")
         if self.resume and self.overwrite:
             raise TrainingError("--resume and --overwrite contradict each other; pick one")
+        if self.encoder not in ENCODER_CHOICES:
+            raise TrainingError(
+                f"unknown --encoder {self.encoder!r}; use one of {', '.join(ENCODER_CHOICES)}"
+            )
+        if self.uses_pretrained_encoder and self.encoder not in PRETRAINED_ENCODERS:
+            option = "--pretrained" if self.pretrained else "--encoder-weights"
+            raise TrainingError(
+                f"{option} needs an encoder with ImageNet weights: --encoder "
+                f"{' or '.join(PRETRAINED_ENCODERS)} (--encoder {self.encoder} trains from scratch)"
+            )
 
 
 @dataclass(frozen=True)
@@ -173,7 +199,10 @@ class _Setup:
     model_config: ModelConfig
     device: torch.device
     precision: Precision
-    resumed: dict[str, Any] | None
+    resumed: Checkpoint | None
+    encoder_weights: PretrainedWeights | None
+    """Pretrained weights to start the encoder from; read by rank 0 only, since
+    DistributedDataParallel copies rank 0's weights to the other ranks."""
 
 
 def train(options: TrainOptions, observer: TrainingObserver | None = None) -> TrainResult:
@@ -230,13 +259,14 @@ def _prepare(
             for name in RUN_FILES:
                 (out_dir / name).unlink(missing_ok=True)
     precision = resolve_precision(options.precision, device)
+    encoder_weights = None
     if resumed is not None:
-        normalization = Normalization.from_dict(resumed["normalization"])
-        class_weights = resumed["training"]["class_weights"]
-        model_config = ModelConfig.from_dict(resumed["model_config"])
+        normalization = resumed.normalization
+        class_weights = resumed.training.get("class_weights")
+        model_config = resumed.model_config
         observer.on_message(
-            f"resuming {out_dir / LAST_CHECKPOINT} after epoch {resumed['epoch']} "
-            f"(best mIoU {resumed['best_miou']:.4f})"
+            f"resuming {out_dir / LAST_CHECKPOINT} after epoch {resumed.epoch} "
+            f"(best mIoU {resumed.best_miou:.4f})"
         )
     else:
         stats = dataset_stats(layout, train_stems, split="train")
@@ -245,10 +275,18 @@ def _prepare(
             {"mean": stats.images.rgb_mean, "std": stats.images.rgb_std}  # type: ignore[dict-item]
         )
         class_weights = _class_weights(options.class_weights, stats, len(class_names))
-        model_config = ModelConfig(num_classes=len(class_names), width=options.width)
+        model_config = ModelConfig(
+            num_classes=len(class_names), width=options.width, encoder=options.encoder
+        )
+        if options.uses_pretrained_encoder:
+            # The weights expect inputs normalized as in their ImageNet training.
+            normalization = IMAGENET_NORMALIZATION
+            if context.is_main:
+                encoder_weights = pretrained_weights(options.encoder, options.encoder_weights)
     observer.on_message(
         f"{len(train_stems)} train and {len(val_stems)} val images, {len(class_names)} classes; "
-        f"device {device}, precision {precision}, UNet width {model_config.width}"
+        f"device {device}, precision {precision}, {_describe_model(model_config)}"
+        + (f" ({encoder_weights.source})" if encoder_weights is not None else "")
         + (f", {context.world_size} processes" if context.is_distributed else "")
     )
     return _Setup(
@@ -262,7 +300,14 @@ def _prepare(
         device=device,
         precision=precision,
         resumed=resumed,
+        encoder_weights=encoder_weights,
     )
+
+
+def _describe_model(config: ModelConfig) -> str:
+    if config.encoder == "unet":
+        return f"UNet width {config.width}"
+    return f"{config.encoder} encoder, UNet decoder width {config.width}"
 
 
 def _check_files_exist(layout: VocLayout, split: str, stems: list[str]) -> None:
@@ -281,18 +326,18 @@ def _check_files_exist(layout: VocLayout, split: str, stems: list[str]) -> None:
         )
 
 
-def _load_resume_checkpoint(out_dir: Path, class_names: list[str]) -> dict[str, Any]:
+def _load_resume_checkpoint(out_dir: Path, class_names: list[str]) -> Checkpoint:
     path = out_dir / LAST_CHECKPOINT
     if not path.is_file():
         raise TrainingError(
             f"--resume needs {path}, which does not exist; start a new run without --resume"
         )
     checkpoint = load_checkpoint(path)
-    if checkpoint.get("optimizer_state") is None:
+    if checkpoint.optimizer_state is None:
         raise CheckpointError(f"{path} holds no optimizer state, so training cannot resume")
-    if list(checkpoint["class_names"]) != class_names:
+    if list(checkpoint.class_names) != class_names:
         raise TrainingError(
-            f"{path} was trained on classes {checkpoint['class_names']} but the dataset now "
+            f"{path} was trained on classes {list(checkpoint.class_names)} but the dataset now "
             f"has {class_names}; start a new run with --overwrite or another --out"
         )
     return checkpoint
@@ -347,7 +392,7 @@ def _warmup_cosine(total_steps: int) -> Callable[[int], float]:
 class _Engine:
     """The model and what updates it, on one device in one precision."""
 
-    model: UNet
+    model: SegmentationModel
     trained_model: torch.nn.Module
     """``model``, wrapped in DistributedDataParallel in a distributed run."""
     criterion: SegmentationLoss
@@ -436,7 +481,10 @@ def _make_engine(
 ) -> _Engine:
     device, precision = setup.device, setup.precision
     torch.manual_seed(options.seed)
-    model = UNet(setup.model_config).to(device=device, memory_format=MEMORY_FORMAT)
+    model = build_model(setup.model_config)
+    if setup.encoder_weights is not None:
+        load_pretrained_encoder(model, setup.encoder_weights)
+    model = model.to(device=device, memory_format=MEMORY_FORMAT)
     weights = None
     if setup.class_weights is not None:
         weights = torch.tensor(setup.class_weights, dtype=torch.float32, device=device)
@@ -465,17 +513,18 @@ def _make_engine(
     )
 
 
-def _restore(engine: _Engine, checkpoint: dict[str, Any]) -> _Progress:
-    engine.model.load_state_dict(checkpoint["model_state"])
-    engine.optimizer.load_state_dict(checkpoint["optimizer_state"])
-    engine.scheduler.load_state_dict(checkpoint["scheduler_state"])
-    if checkpoint.get("scaler_state"):
-        engine.scaler.load_state_dict(checkpoint["scaler_state"])
+def _restore(engine: _Engine, checkpoint: Checkpoint) -> _Progress:
+    engine.model.load_state_dict(checkpoint.model_state)
+    engine.optimizer.load_state_dict(checkpoint.optimizer_state)
+    if checkpoint.scheduler_state is not None:
+        engine.scheduler.load_state_dict(checkpoint.scheduler_state)
+    if checkpoint.scaler_state:
+        engine.scaler.load_state_dict(checkpoint.scaler_state)
     return _Progress(
-        history=list(checkpoint["history"]),
-        best_miou=float(checkpoint["best_miou"]),
-        best_epoch=int(checkpoint["best_epoch"]),
-        last_epoch=int(checkpoint["epoch"]),
+        history=list(checkpoint.history),
+        best_miou=checkpoint.best_miou,
+        best_epoch=checkpoint.best_epoch,
+        last_epoch=checkpoint.epoch,
     )
 
 
@@ -564,12 +613,12 @@ def _save_epoch(
     improved: bool,
 ) -> None:
     """Write last.pt (and best.pt when ``improved``), metrics.csv and curves.png."""
-    checkpoint = build_checkpoint(
+    checkpoint = Checkpoint(
         model_state=engine.model.state_dict(),
-        model_config=setup.model_config.to_dict(),
-        class_names=setup.class_names,
-        palette=voc_colormap()[: len(setup.class_names)].tolist(),
-        normalization=setup.normalization.to_dict(),
+        model_config=setup.model_config,
+        class_names=tuple(setup.class_names),
+        palette=default_palette(len(setup.class_names)),
+        normalization=setup.normalization,
         epoch=progress.last_epoch,
         best_miou=progress.best_miou,
         best_epoch=progress.best_epoch,

@@ -18,7 +18,12 @@ from torch import nn
 
 from annotool.choices import ENCODER_CHOICES
 from annotool.errors import DatasetError
-from annotool.train.encoders import RESNET_STAGE_CHANNELS, ResNetEncoder
+from annotool.train.encoders import (
+    RESNET_STAGE_CHANNELS,
+    PretrainedWeights,
+    ResNetEncoder,
+    load_encoder_weights,
+)
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,13 @@ def build_model(config: ModelConfig) -> SegmentationModel:
     raise DatasetError(
         f"unknown encoder {config.encoder!r}; use one of {', '.join(ENCODER_CHOICES)}"
     )
+
+
+def load_pretrained_encoder(model: SegmentationModel, weights: PretrainedWeights) -> None:
+    """Start ``model``'s encoder from ``weights``; only ResNet encoders have such weights."""
+    if not isinstance(model, ResNetUNet):
+        raise DatasetError(f"the {model.config.encoder} encoder cannot load pretrained weights")
+    load_encoder_weights(model.encoder, weights)
 
 
 def _check_classes(config: ModelConfig) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from annotool.errors import AnnotoolError, OutputExistsError, PredictInputError
+from annotool.errors import AnnotoolError, CheckpointError, OutputExistsError, PredictInputError
 from annotool.fileio import atomic_write_bytes
 from annotool.images import read_rgb
 from annotool.labelme_write import (
@@ -26,7 +26,7 @@ from annotool.labelme_write import (
     write_document,
 )
 from annotool.progress import ProgressCallback
-from annotool.train.checkpoint import CheckpointError, load_checkpoint
+from annotool.train.checkpoint import load_checkpoint
 from annotool.train.data import Normalization, image_to_tensor
 from annotool.train.device import (
     MEMORY_FORMAT,
@@ -35,7 +35,7 @@ from annotool.train.device import (
     resolve_device,
     resolve_precision,
 )
-from annotool.train.model import ModelConfig, UNet
+from annotool.train.model import SegmentationModel, build_model
 from annotool.visualize import overlay_jpeg
 from annotool.voc import IMAGE_SUFFIXES, label_png_bytes
 
@@ -46,10 +46,10 @@ OVERLAY_SUFFIX = "_overlay.jpg"
 class Predictor:
     """A trained model ready to segment images, with its classes and colours.
 
-    ``palette`` is ``(C, 3)`` uint8: the colour of each class id.
+    ``palette`` is ``(C, 3)`` uint8: the colour of each class id, from the checkpoint.
     """
 
-    model: UNet
+    model: SegmentationModel
     class_names: tuple[str, ...]
     palette: NDArray[np.uint8]
     normalization: Normalization
@@ -65,8 +65,8 @@ class Predictor:
         torch_device = resolve_device(device)
         resolved_precision = resolve_precision(precision, torch_device)
         try:
-            model = UNet(ModelConfig.from_dict(checkpoint["model_config"]))
-            model.load_state_dict(checkpoint["model_state"])
+            model = build_model(checkpoint.model_config)
+            model.load_state_dict(checkpoint.model_state)
         except (TypeError, ValueError, RuntimeError) as error:
             raise CheckpointError(
                 f"{path}: its weights do not fit its model config ({type(error).__name__}: "
@@ -75,9 +75,9 @@ class Predictor:
         model.eval().to(device=torch_device, memory_format=MEMORY_FORMAT)
         return cls(
             model=model,
-            class_names=tuple(checkpoint["class_names"]),
-            palette=np.asarray(checkpoint["palette"], dtype=np.uint8).reshape(-1, 3),
-            normalization=Normalization.from_dict(checkpoint["normalization"]),
+            class_names=checkpoint.class_names,
+            palette=checkpoint.palette,
+            normalization=checkpoint.normalization,
             device=torch_device,
             precision=resolved_precision,
         )
@@ -210,7 +210,7 @@ def _write_mask(predictor: Predictor, path: Path, out_dir: Path, overlay: bool) 
     if overlay:
         atomic_write_bytes(
             out_dir / f"{path.stem}{OVERLAY_SUFFIX}",
-            overlay_jpeg(mask, image, predictor.class_names),
+            overlay_jpeg(mask, image, predictor.class_names, predictor.palette),
         )
     return [mask_path]
 
