@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import sys
+import urllib.error
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 from train_fixtures import make_dataset, one_torch_thread  # noqa: F401
 
@@ -92,3 +94,35 @@ def test_predict_reports_a_missing_input(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "no.jpg does not exist" in result.output
+
+
+def test_pretrained_without_a_network_names_the_local_weights_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def offline(url: str, **kwargs: object) -> None:
+        raise urllib.error.URLError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    layout = make_dataset(tmp_path / "data")
+    result = CliRunner().invoke(
+        main,
+        [
+            *("train", str(layout.root), "--out", str(tmp_path / "run")),
+            *("--encoder", "resnet18", "--pretrained", *TINY_TRAINING, *CPU_FP32),
+        ],
+    )
+    assert result.exit_code == 1
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith("Error: cannot download the ImageNet weights of resnet18")
+    assert "Network is unreachable" in error and "--encoder-weights FILE" in error
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_pretrained_needs_a_resnet_encoder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--pretrained"]
+    )
+    assert result.exit_code == 1
+    assert (
+        "--pretrained needs an encoder with ImageNet weights: --encoder resnet18" in result.output
+    )

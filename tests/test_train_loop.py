@@ -14,6 +14,8 @@ import annotool
 from annotool.errors import DatasetError, OutputExistsError
 from annotool.metrics import scores_from_confusion
 from annotool.train import loop
+from annotool.train.checkpoint import load_checkpoint
+from annotool.train.encoders import IMAGENET_NORMALIZATION, EncoderWeightsError, ResNetEncoder
 from annotool.train.loop import (
     EpochResult,
     TrainingError,
@@ -155,3 +157,73 @@ def test_training_stops_after_patience_epochs_without_improvement(
 
     assert result.stopped_early
     assert (result.best_epoch, result.last_epoch) == (1, 3)
+
+
+class _Messages(TrainingObserver):
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def on_message(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def _resnet18_weights_file(path: Path) -> Path:
+    """A local 'pretrained' file: a ResNet-18 state dict with torchvision's names."""
+    torch.manual_seed(5)
+    state = ResNetEncoder("resnet18").state_dict()
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
+    torch.save(state, path)
+    return path
+
+
+def test_a_resnet_encoder_starts_from_local_weights_with_imagenet_normalization(
+    tmp_path: Path,
+) -> None:
+    make_dataset(tmp_path / "data")
+    weights = _resnet18_weights_file(tmp_path / "resnet18.pth")
+    observer = _Messages()
+    options = _options(tmp_path, encoder="resnet18", encoder_weights=weights, epochs=1)
+    train(options, observer)
+
+    checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert checkpoint.model_config.encoder == "resnet18"
+    assert checkpoint.normalization == IMAGENET_NORMALIZATION
+    assert checkpoint.training["encoder_weights"] == str(weights)
+    assert any(
+        f"resnet18 encoder, UNet decoder width 4 ({weights})" in m for m in observer.messages
+    )
+    start = torch.load(weights, weights_only=True)["layer3.1.conv2.weight"]
+    trained = checkpoint.model_state["encoder.layer3.1.conv2.weight"]
+    assert 0 < (trained - start).abs().max() < 0.1  # one epoch moved it a little from the start
+
+
+def test_without_pretrained_weights_the_dataset_normalizes(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    train(_options(tmp_path, encoder="resnet18", epochs=1))
+    checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert checkpoint.model_config.encoder == "resnet18"
+    assert checkpoint.normalization != IMAGENET_NORMALIZATION
+
+
+def test_weights_that_do_not_fit_fail_before_training(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    weights = _resnet18_weights_file(tmp_path / "resnet18.pth")
+    options = _options(tmp_path, encoder="resnet34", encoder_weights=weights)
+    with pytest.raises(EncoderWeightsError, match=r"resnet18.pth does not fit.*missing: layer1\.2"):
+        train(options)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"pretrained": True}, "--pretrained needs an encoder with ImageNet weights"),
+        ({"encoder_weights": Path("w.pth")}, "--encoder-weights needs an encoder"),
+        ({"encoder": "vgg"}, "unknown --encoder 'vgg'"),
+    ],
+)
+def test_encoder_options_that_cannot_work_are_refused(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(TrainingError, match=message):
+        train(_options(tmp_path, **changes))

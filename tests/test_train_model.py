@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from train_fixtures import one_torch_thread  # noqa: F401
 
 from annotool.errors import DatasetError
-from annotool.train.model import ModelConfig, UNet, pad_to_multiple
+from annotool.train.model import ModelConfig, ResNetUNet, UNet, build_model, pad_to_multiple
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -59,3 +60,54 @@ def test_padding_reflects_and_is_cropped_away() -> None:
     assert padded.shape == (2, 3, 32, 32)
     assert torch.equal(padded[..., :17, :18], images)
     assert torch.equal(padded[..., 17, :18], images[..., 15, :])  # reflection, not zeros
+
+
+@pytest.mark.parametrize("encoder", ["resnet18", "resnet34"])
+@pytest.mark.parametrize(
+    ("height", "width"), [(65, 97), (32, 64), (5, 7)], ids=["odd", "multiple-of-32", "tiny"]
+)
+def test_resnet_unet_gives_logits_at_the_input_size(encoder: str, height: int, width: int) -> None:
+    model = build_model(ModelConfig(num_classes=4, width=4, encoder=encoder)).eval()
+    assert isinstance(model, ResNetUNet) and model.config.size_multiple == 32
+    with torch.no_grad():
+        logits = model(torch.randn(2, 3, height, width))
+    assert logits.shape == (2, 4, height, width)
+
+
+def test_resnet_unet_decoder_widths_follow_width() -> None:
+    model = ResNetUNet(ModelConfig(num_classes=3, width=16, encoder="resnet18"))
+    outputs = [decoder.block[3].out_channels for decoder in model.decoders]
+    assert outputs == [256, 128, 64, 32, 16]
+    assert model.head.in_channels == 16 and model.head.out_channels == 3
+
+
+def test_resnet_unet_trains_channels_last_end_to_end() -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(num_classes=3, width=4, encoder="resnet18"))
+    model = model.to(memory_format=torch.channels_last).train()
+    images = torch.randn(2, 3, 40, 52).contiguous(memory_format=torch.channels_last)
+    logits = model(images)
+    F.cross_entropy(logits, torch.randint(0, 3, (2, 40, 52))).backward()
+    assert model.encoder.conv1.weight.grad is not None
+    assert model.encoder.conv1.weight.grad.abs().sum() > 0
+    assert model.head.weight.grad.abs().sum() > 0
+
+
+def test_resnet_encoder_keys_carry_torchvisions_names_under_encoder() -> None:
+    model = build_model(ModelConfig(num_classes=2, width=4, encoder="resnet18"))
+    keys = model.state_dict().keys()
+    assert {"encoder.conv1.weight", "encoder.layer2.0.downsample.0.weight"} <= keys
+    assert not any(key.startswith("encoder.fc.") for key in keys)
+
+
+def test_an_unknown_encoder_is_refused() -> None:
+    with pytest.raises(DatasetError, match="unknown encoder 'vgg16'"):
+        build_model(ModelConfig(num_classes=2, encoder="vgg16"))
+
+
+def test_a_config_without_an_encoder_is_a_unet() -> None:
+    """Checkpoints written before encoders existed have no ``encoder`` key."""
+    config = ModelConfig.from_dict({"num_classes": 3, "width": 8, "depth": 4, "in_channels": 3})
+    assert config.encoder == "unet"
+    assert isinstance(build_model(config), UNet)
+    assert ModelConfig.from_dict(ModelConfig(3, encoder="resnet34").to_dict()).encoder == "resnet34"

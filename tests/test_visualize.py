@@ -55,3 +55,18 @@ def test_overlay_jpeg_encodes_the_overlay() -> None:
     data = overlay_jpeg(np.ones((16, 16), np.int32), np.zeros((16, 16), np.uint8), ["bg", "a"])
     with Image.open(io.BytesIO(data)) as image:
         assert (image.format, image.size) == ("JPEG", (16, 16))
+
+
+def test_overlay_and_legend_use_a_given_palette() -> None:
+    gray = np.full((60, 200), 100, np.uint8)
+    label = np.zeros((60, 200), np.uint8)
+    label[:10, :10] = 1
+    label[10, 10] = 255
+    palette = np.array([[0, 0, 0], [20, 240, 60]], np.uint8)
+    result = overlay(label, gray, ["_background_", "leaf"], palette=palette)
+    assert result[0, 0].tolist() == [60, 170, 80]
+    ignore = voc_colormap()[255].astype(int)  # ids beyond the palette keep the VOC colours
+    assert result[10, 10].tolist() == ((ignore + 100 + 1) // 2).tolist()
+    legend = result[20:].reshape(-1, 3)  # below the labelled corner: only the legend
+    assert (legend == palette[1]).all(axis=1).any()  # the swatch has the palette's colour
+    assert not (legend == voc_colormap()[1]).all(axis=1).any()

@@ -79,12 +79,12 @@ class Checkpoint:
                 f"newer checkpoint format; upgrade annotool (this is {annotool.__version__})"
             )
         known = {item.name for item in fields(cls)}
-        arguments = {
-            name: _FROM_PLAIN.get(name, _unchanged)(value)
-            for name, value in values.items()
-            if name in known
-        }
         try:
+            arguments = {
+                name: _FROM_PLAIN.get(name, _unchanged)(value)
+                for name, value in values.items()
+                if name in known
+            }
             arguments.setdefault("palette", default_palette(len(arguments["class_names"])))
             checkpoint = cls(**arguments)
         except (TypeError, ValueError, KeyError) as error:
