@@ -61,6 +61,10 @@ class PredictInputError(AnnotoolError):
     """An input image for prediction is missing or unreadable."""
 
 
+class EncoderWeightsError(AnnotoolError):
+    """Pretrained encoder weights cannot be downloaded, read, or do not fit the encoder."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found in one input file, located as precisely as possible."""

@@ -7,10 +7,10 @@ import pytest
 import torch
 from train_fixtures import one_torch_thread  # noqa: F401
 
+from annotool.errors import EncoderWeightsError
 from annotool.train import encoders
 from annotool.train.encoders import (
     IMAGENET_WEIGHT_URLS,
-    EncoderWeightsError,
     PretrainedWeights,
     ResNetEncoder,
     load_encoder_weights,

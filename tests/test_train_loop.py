@@ -11,11 +11,11 @@ import torch
 from train_fixtures import CLASS_NAMES, make_dataset, one_torch_thread  # noqa: F401
 
 import annotool
-from annotool.errors import DatasetError, OutputExistsError
+from annotool.errors import DatasetError, EncoderWeightsError, OutputExistsError
 from annotool.metrics import scores_from_confusion
 from annotool.train import loop
 from annotool.train.checkpoint import load_checkpoint
-from annotool.train.encoders import IMAGENET_NORMALIZATION, EncoderWeightsError, ResNetEncoder
+from annotool.train.encoders import IMAGENET_NORMALIZATION, ResNetEncoder
 from annotool.train.loop import (
     EpochResult,
     TrainingError,

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from annotool.choices import PRETRAINED_ENCODERS
-from annotool.errors import AnnotoolError
+from annotool.errors import EncoderWeightsError
 from annotool.train.data import Normalization
 
 RESNET_BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
@@ -40,10 +40,6 @@ CLASSIFIER_PREFIX = "fc."
 BATCHES_TRACKED = "num_batches_tracked"
 MAX_LISTED_KEYS = 5
 """How many mismatching parameter names an error message lists before it counts the rest."""
-
-
-class EncoderWeightsError(AnnotoolError):
-    """Encoder weights cannot be downloaded, read, or do not fit the encoder."""
 
 
 @dataclass(frozen=True)
