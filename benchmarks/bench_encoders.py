@@ -17,13 +17,11 @@ import statistics
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from bench_train import NUM_CLASSES, count_flops
 
 from annotool.choices import ENCODER_CHOICES
 from annotool.train.losses import SegmentationLoss
 from annotool.train.model import ModelConfig, build_model
-
-NUM_CLASSES = 4
 
 
 def make_step(encoder: str, width: int):
@@ -42,16 +40,6 @@ def make_step(encoder: str, width: int):
         optimizer.step()
 
     return model, step
-
-
-def count_flops(encoder: str, width: int, size: int, batch: int) -> float:
-    model = build_model(ModelConfig(num_classes=NUM_CLASSES, width=width, encoder=encoder))
-    images = torch.randn(batch, 3, size, size)
-    targets = torch.randint(0, NUM_CLASSES, (batch, size, size))
-    counter = FlopCounterMode(display=False)
-    with counter:
-        SegmentationLoss()(model(images), targets).backward()
-    return float(counter.get_total_flops())
 
 
 def main() -> None:
@@ -89,7 +77,7 @@ def main() -> None:
     print(f"{'encoder':<10} " + " ".join(f"{name:>12}" for name in header))
     for encoder in steps:
         median = statistics.median(seconds[encoder])
-        flops = count_flops(encoder, args.width, args.size, args.batch)
+        flops = count_flops(args.width, args.size, args.batch, encoder)
         print(
             f"{encoder:<10} {parameters[encoder]:>12,} {flops / 1e9:>12.1f} {median:>12.2f} "
             f"{args.batch / median:>12.1f} {median / baseline:>12.2f}"

@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from annotool.train.device import autocast, cpu_has_fast_bf16, resolve_precision
 from annotool.train.losses import SegmentationLoss
-from annotool.train.model import ModelConfig, UNet
+from annotool.train.model import ModelConfig, UNet, build_model
 
 NUM_CLASSES = 4
 
@@ -55,9 +55,9 @@ def make_step(width: int, precision: str, channels_last: bool, foreach: bool = F
     return step
 
 
-def count_flops(width: int, size: int, batch: int) -> float:
-    """FLOPs of one forward + backward pass of the UNet on ``batch`` images."""
-    model = UNet(ModelConfig(num_classes=NUM_CLASSES, width=width))
+def count_flops(width: int, size: int, batch: int, encoder: str = "unet") -> float:
+    """FLOPs of one forward + backward pass of the model on ``batch`` images."""
+    model = build_model(ModelConfig(num_classes=NUM_CLASSES, width=width, encoder=encoder))
     images = torch.randn(batch, 3, size, size)
     targets = torch.randint(0, NUM_CLASSES, (batch, size, size))
     counter = FlopCounterMode(display=False)
