@@ -190,3 +190,13 @@ def voc_colormap() -> NDArray[np.uint8]:
 def voc_palette() -> list[int]:
     """The VOC colour map flattened to the 768 values ``PIL.Image.putpalette`` expects."""
     return voc_colormap().flatten().tolist()
+
+
+def colormap_with(palette: NDArray[np.uint8] | None) -> NDArray[np.uint8]:
+    """``(256, 3)`` uint8: ``palette`` (``(K, 3)``, e.g. a checkpoint's class colours) for
+    ids 0 to K-1 and the VOC colours for the other ids (ignore included); VOC when None."""
+    if palette is None:
+        return voc_colormap()
+    colormap = voc_colormap().copy()
+    colormap[: len(palette)] = palette
+    return colormap

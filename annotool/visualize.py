@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-from annotool.labels import IGNORE_ID, voc_colormap
+from annotool.labels import IGNORE_ID, colormap_with
 from annotool.voc import jpeg_bytes, mask_values
 
 LEGEND_FONT_SIZE = 15
@@ -51,10 +51,7 @@ def overlay(
     """
     values = mask_values(label)
     base = background if background.ndim == 3 else np.repeat(background[..., None], 3, axis=2)
-    colormap = voc_colormap()
-    if palette is not None:
-        colormap = colormap.copy()
-        colormap[: len(palette)] = palette
+    colormap = colormap_with(palette)
     colours = colormap[values]
     blended = ((base.astype(np.uint16) + colours + 1) >> 1).astype(np.uint8)
     result = np.where((values == 0)[..., None], base, blended)

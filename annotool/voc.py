@@ -33,7 +33,7 @@ from PIL import Image
 
 from annotool.errors import DatasetError
 from annotool.fileio import atomic_write, atomic_write_text, read_utf8
-from annotool.labels import IGNORE_ID, voc_palette
+from annotool.labels import IGNORE_ID, colormap_with, voc_palette
 
 # The mask reader lives with the other mask code; this name is the documented one too.
 from annotool.masks import read_label_png as read_label_png
@@ -280,14 +280,15 @@ def mask_values(label: NDArray[np.integer]) -> NDArray[np.uint8]:
     return label.astype(np.uint8)
 
 
-def label_png_bytes(label: NDArray[np.integer]) -> bytes:
+def label_png_bytes(label: NDArray[np.integer], palette: NDArray[np.uint8] | None = None) -> bytes:
     """Encode an ``(H, W)`` label array as a palettized PNG with the VOC colour map.
 
     Values are class or instance ids, -1 (written as 255) or 255 for ignore; see
     mask_values. The pixel values and palette equal those of labelme's ``lblsave``.
+    ``palette`` (``(K, 3)`` uint8) recolours ids 0 to K-1, as ``labels.colormap_with``.
     """
     image = Image.fromarray(mask_values(label), mode="P")
-    image.putpalette(voc_palette())
+    image.putpalette(voc_palette() if palette is None else colormap_with(palette).ravel().tolist())
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=MASK_PNG_COMPRESSION)
     return buffer.getvalue()

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from train_fixtures import one_torch_thread  # noqa: F401
 
 import annotool
@@ -19,7 +20,7 @@ from annotool.train.checkpoint import (
 )
 from annotool.train.data import Normalization
 from annotool.train.model import ModelConfig, build_model
-from annotool.train.predict import Predictor
+from annotool.train.predict import Predictor, predict_images
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -132,9 +133,17 @@ def test_damaged_checkpoints_are_reported(edit: Any, message: str) -> None:
         Checkpoint.from_dict(plain, source="run/best.pt")
 
 
-def test_the_predictor_uses_the_checkpoints_palette(tmp_path: Path) -> None:
+def test_predict_colours_masks_with_the_checkpoints_palette(tmp_path: Path) -> None:
     path = tmp_path / "best.pt"
     save_checkpoint(path, _checkpoint("resnet18"))
     predictor = Predictor.from_checkpoint(path, device="cpu", precision="fp32")
     assert np.array_equal(predictor.palette, PALETTE)
     assert predictor.model.config.encoder == "resnet18"
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(photo)
+    [mask_path] = predict_images(predictor, [photo], tmp_path / "masks").written
+    with Image.open(mask_path) as mask:
+        colours = np.array(mask.getpalette(), np.uint8).reshape(-1, 3)
+    assert np.array_equal(colours[:3], PALETTE)
+    assert np.array_equal(colours[3:], voc_colormap()[3:])  # other ids keep VOC colours

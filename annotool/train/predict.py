@@ -206,7 +206,7 @@ def _write_mask(predictor: Predictor, path: Path, out_dir: Path, overlay: bool) 
     image = read_rgb(path, oriented=True, error=PredictInputError)
     mask = predictor.predict(image)
     mask_path = out_dir / f"{path.stem}.png"
-    atomic_write_bytes(mask_path, label_png_bytes(mask))
+    atomic_write_bytes(mask_path, label_png_bytes(mask, predictor.palette))
     if overlay:
         atomic_write_bytes(
             out_dir / f"{path.stem}{OVERLAY_SUFFIX}",
