@@ -8,19 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from labelme_schema import check_labelme_document
 from numpy.typing import NDArray
 from PIL import Image
-from train_fixtures import one_torch_thread  # noqa: F401
+from train_fixtures import one_torch_thread, save_untrained_checkpoint  # noqa: F401
 
 from annotool.cli import main
 from annotool.labelme_write import LabelmeOutput, ShapeOptions
-from annotool.labels import voc_colormap
 from annotool.polygons import TraceOptions
-from annotool.train.checkpoint import build_checkpoint, save_checkpoint
-from annotool.train.model import ModelConfig, UNet
 from annotool.train.predict import labelme_json_path, predict_images
 
 CLASS_NAMES = ("_background_", "cat", "dog")
@@ -149,23 +145,7 @@ def test_a_bad_image_is_reported_and_the_others_are_done(tmp_path: Path) -> None
 @pytest.fixture(scope="module")
 def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained width-4 UNet saved as annotool saves checkpoints."""
-    torch.manual_seed(0)
-    config = ModelConfig(num_classes=3, width=4)
-    path = tmp_path_factory.mktemp("checkpoint") / "best.pt"
-    checkpoint = build_checkpoint(
-        model_state=UNet(config).state_dict(),
-        model_config=config.to_dict(),
-        class_names=CLASS_NAMES,
-        palette=voc_colormap()[:3].tolist(),
-        normalization={"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
-        epoch=1,
-        best_miou=0.5,
-        best_epoch=1,
-        history=[],
-        training={},
-    )
-    save_checkpoint(path, checkpoint)
-    return path
+    return save_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "best.pt", CLASS_NAMES)
 
 
 def predict_cli(checkpoint: Path, *arguments: str) -> object:

@@ -8,12 +8,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from train_fixtures import one_torch_thread  # noqa: F401
+from train_fixtures import one_torch_thread, save_untrained_checkpoint  # noqa: F401
 
-from annotool.labels import voc_colormap
-from annotool.train.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from annotool.train.data import Normalization
-from annotool.train.model import ModelConfig, UNet
+from annotool.train.checkpoint import CheckpointError
 from annotool.train.predict import (
     PredictInputError,
     Predictor,
@@ -31,23 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained width-4 UNet saved as annotool saves checkpoints."""
-    torch.manual_seed(0)
-    config = ModelConfig(num_classes=3, width=4)
-    path = tmp_path_factory.mktemp("checkpoint") / "best.pt"
-    save_checkpoint(
-        path,
-        Checkpoint(
-            model_state=UNet(config).state_dict(),
-            model_config=config,
-            class_names=CLASS_NAMES,
-            palette=voc_colormap()[:3],
-            normalization=Normalization(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)),
-            epoch=1,
-            best_miou=0.5,
-            best_epoch=1,
-        ),
-    )
-    return path
+    return save_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "best.pt", CLASS_NAMES)
 
 
 def _photo(path: Path, width: int, height: int, orientation: int | None = None) -> Path:

@@ -12,6 +12,9 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image
 
+from annotool.train.checkpoint import Checkpoint, default_palette, save_checkpoint
+from annotool.train.data import Normalization
+from annotool.train.model import ModelConfig, build_model
 from annotool.voc import VocLayout, write_label_png
 
 CLASS_NAMES = ("_background_", "box", "bar")
@@ -67,3 +70,23 @@ def make_dataset(
         layout.write_split("train", stems[:cut])
         layout.write_split("val", stems[cut:])
     return layout
+
+
+def save_untrained_checkpoint(
+    path: Path, class_names: tuple[str, ...], width: int = 4, encoder: str = "unet"
+) -> Path:
+    """An untrained model saved as annotool saves checkpoints (seeded, so always the same)."""
+    torch.manual_seed(0)
+    config = ModelConfig(num_classes=len(class_names), width=width, encoder=encoder)
+    checkpoint = Checkpoint(
+        model_state=build_model(config).state_dict(),
+        model_config=config,
+        class_names=class_names,
+        palette=default_palette(len(class_names)),
+        normalization=Normalization(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)),
+        epoch=1,
+        best_miou=0.5,
+        best_epoch=1,
+    )
+    save_checkpoint(path, checkpoint)
+    return path
