@@ -25,6 +25,7 @@ from annotool.polygons import (
 
 EXACT = ShapeOptions(TraceOptions(tolerance=0))
 DEFAULT = ShapeOptions(TraceOptions())
+MASK_SHAPES = ShapeOptions(TraceOptions(), shape_type="mask")
 
 
 def paint(regions: list[Region], shape: tuple[int, int]) -> NDArray[np.uint8]:
@@ -50,8 +51,10 @@ def test_round_trip_through_convert_gives_the_mask_back(mask: NDArray[np.uint8])
     with tempfile.TemporaryDirectory() as folder:
         exact = round_trip({"exact": mask}, Path(folder) / "exact", EXACT)["exact"]
         default = round_trip({"default": mask}, Path(folder) / "default", DEFAULT)["default"]
+        lossless = round_trip({"mask": mask}, Path(folder) / "mask", MASK_SHAPES)["mask"]
     assert agreement(exact, mask) >= 0.999
     assert agreement(default, mask) >= 0.99
+    assert np.array_equal(lossless, mask)
 
 
 @settings(max_examples=200, deadline=None)

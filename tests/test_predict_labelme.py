@@ -96,6 +96,18 @@ def test_labelme_json_goes_beside_the_image_with_predicted_shapes(tmp_path: Path
     ]
 
 
+def test_mask_shapes_carry_the_prediction_losslessly(tmp_path: Path) -> None:
+    image = photo(tmp_path / "a.jpg")
+    output = LabelmeOutput(ShapeOptions(shape_type="mask"))
+    report = predict_images(FixedPredictor(), [image], None, labelme=output)  # type: ignore[arg-type]
+    document = json.loads(report.written[0].read_text())
+    check_labelme_document(document, 32, 40)
+    assert [(shape["shape_type"], shape["points"]) for shape in document["shapes"]] == [
+        ("mask", [[25.0, 20.0], [37.0, 29.0]]),
+        ("mask", [[2.0, 2.0], [12.0, 12.0]]),
+    ]
+
+
 def test_min_confidence_drops_unsure_regions(tmp_path: Path) -> None:
     image = photo(tmp_path / "a.jpg")
     output = labelme(min_confidence=0.7)
