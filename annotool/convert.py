@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from annotool.batch import write_valid_files
 from annotool.check import AnnotationInputs, FileCheck, find_annotation_files
 from annotool.errors import AnnotationError, AnnotoolError, Problem
-from annotool.fileio import naming_path, staged_dir
+from annotool.fileio import staged_dir, write_staged
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
 from annotool.progress import ProgressCallback
@@ -181,21 +181,22 @@ def write_example(
             f"hold ids up to {IGNORE_ID - 1}; pass --no-objects to write class masks only"
         )
 
-    _write(layout.jpeg_path(stem), image.jpeg)
+    write_staged(layout.jpeg_path(stem), image.jpeg)
     class_values = mask_values(class_label)
-    _write(layout.class_mask_path(stem), label_png_bytes(class_values))
+    write_staged(layout.class_mask_path(stem), label_png_bytes(class_values))
     if options.objects:
-        _write(layout.object_mask_path(stem), label_png_bytes(object_label))
+        write_staged(layout.object_mask_path(stem), label_png_bytes(object_label))
     if pixels is not None and options.visualizations:
         gray = grayscale(pixels)
-        _write(layout.class_viz_path(stem), overlay_jpeg(class_values, gray, labels.class_names))
+        class_overlay = overlay_jpeg(class_values, gray, labels.class_names)
+        write_staged(layout.class_viz_path(stem), class_overlay)
         if options.objects:
             names = [str(instance) for instance in range(int(object_label.max()) + 1)]
-            _write(layout.object_viz_path(stem), overlay_jpeg(object_label, gray, names))
+            write_staged(layout.object_viz_path(stem), overlay_jpeg(object_label, gray, names))
     if options.npy:
-        _write(layout.class_npy_path(stem), _npy_bytes(class_label))
+        write_staged(layout.class_npy_path(stem), _npy_bytes(class_label))
         if options.objects:
-            _write(layout.object_npy_path(stem), _npy_bytes(object_label))
+            write_staged(layout.object_npy_path(stem), _npy_bytes(object_label))
     counts = np.bincount(class_values.ravel(), minlength=IGNORE_ID + 1)
     return np.concatenate(([counts[IGNORE_ID]], counts[: labels.num_classes])).astype(np.int64)
 
@@ -212,13 +213,6 @@ def _npy_bytes(array: NDArray[np.int32]) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
-
-
-def _write(path: Path, data: bytes) -> None:
-    # The whole dataset is staged and renamed into place at the end, so single files
-    # need no temporary name of their own here.
-    with naming_path(path):
-        path.write_bytes(data)
 
 
 def format_pixel_shares(result: ConvertResult) -> str:

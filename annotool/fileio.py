@@ -140,6 +140,16 @@ def staged_dir(out_dir: Path, overwrite: bool) -> Iterator[Path]:
         raise
 
 
+def write_staged(path: Path, data: bytes) -> None:
+    """Write one file of a dataset built in :func:`staged_dir`.
+
+    The whole dataset is renamed into place at the end, so a single file needs no
+    temporary name of its own; an OSError (a full disk reports none) names ``path``.
+    """
+    with naming_path(path):
+        Path(path).write_bytes(data)
+
+
 def remove_stale_staging(out_dir: Path) -> list[Path]:
     """Remove the staging directories of ``out_dir`` whose creating process has died.
 

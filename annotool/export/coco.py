@@ -38,6 +38,7 @@ from annotool.convert import dataset_image
 from annotool.export.common import ExportedFile, ExportResult, run_export
 from annotool.export.instances import Instance, image_objects
 from annotool.export.splits import SPLIT_NAMES, SplitRequest
+from annotool.fileio import write_staged
 from annotool.labelme import Annotation
 from annotool.labels import LabelSet
 from annotool.progress import ProgressCallback
@@ -136,7 +137,7 @@ def _export_file(
             for class_id in range(1, labels.num_classes)
         ]
     file_name = f"{stem}.jpg"
-    (staging / IMAGES_DIR / file_name).write_bytes(image.jpeg)
+    write_staged(staging / IMAGES_DIR / file_name, image.jpeg)
     polygons = sum(isinstance(coco_object.segmentation, list) for coco_object in coco_objects)
     return ExportedFile(
         stem=stem,
@@ -234,6 +235,5 @@ def _write_annotations(
             "annotations": annotations,
             "categories": categories,
         }
-        (staging / file_name).write_text(
-            json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
-        )
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+        write_staged(staging / file_name, text.encode("utf-8"))

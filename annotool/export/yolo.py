@@ -34,6 +34,7 @@ from annotool.convert import dataset_image
 from annotool.export.common import ExportedFile, ExportResult, run_export
 from annotool.export.instances import Instance, image_objects, join_polygons, mask_outlines
 from annotool.export.splits import SPLIT_NAMES, SplitRequest
+from annotool.fileio import write_staged
 from annotool.labelme import Annotation
 from annotool.labels import LabelSet
 from annotool.progress import ProgressCallback
@@ -98,10 +99,9 @@ def _export_file(annotation: Annotation, staging: Path, labels: LabelSet) -> Exp
         polygon, was_traced = object_outline(instance, image.height, image.width)
         lines.append(yolo_line(instance.class_id - 1, polygon, image.height, image.width))
         traced += was_traced
-    (staging / IMAGES_DIR / f"{stem}.jpg").write_bytes(image.jpeg)
-    (staging / LABELS_DIR / f"{stem}.txt").write_text(
-        "".join(f"{line}\n" for line in lines), encoding="utf-8"
-    )
+    write_staged(staging / IMAGES_DIR / f"{stem}.jpg", image.jpeg)
+    label_text = "".join(f"{line}\n" for line in lines)
+    write_staged(staging / LABELS_DIR / f"{stem}.txt", label_text.encode("utf-8"))
     return ExportedFile(
         stem=stem,
         class_presence=objects.class_presence,
@@ -177,4 +177,4 @@ def _place_in_splits(
         for class_id, name in enumerate(labels.class_names)
         if class_id > 0
     ]
-    (staging / DATA_FILE).write_text("\n".join(yaml_lines) + "\n", encoding="utf-8")
+    write_staged(staging / DATA_FILE, ("\n".join(yaml_lines) + "\n").encode("utf-8"))
