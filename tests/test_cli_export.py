@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from export_factory import converted, every_shape_type
 from labelme_factory import make_dataset, shape, write_annotation
@@ -102,3 +105,24 @@ def test_existing_output_is_refused_without_overwrite(tmp_path: Path) -> None:
 def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     code, output = run("export", "voc", tmp_path, tmp_path / "out")
     assert code == 2 and "No such command 'voc'" in output
+
+
+def test_a_full_disk_names_the_file_where_it_would_have_been(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    annotations = make_dataset(tmp_path / "in", 3)
+    real_write = Path.write_bytes
+    calls = {"count": 0}
+
+    def write_bytes(path: Path, data: bytes) -> int:
+        calls["count"] += 1
+        if calls["count"] == 4:  # yolo: image, labels, image, then the second labels file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    code, output = export("yolo", annotations, tmp_path / "out", "--workers", "1")
+    assert code == 1 and "Traceback" not in output
+    assert f"{tmp_path / 'out' / 'labels' / 'image001.txt'}: No space left on device" in output
+    assert not (tmp_path / "out").exists()
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".out.")]
