@@ -45,8 +45,10 @@ MAX_OVERLAP = 0.1
 """Largest share of a region's pixels that may lie in ``avoid`` (see trace_regions): more
 means the region repeats what a person annotated there; a few boundary pixels do not."""
 MAX_SIMPLIFICATION_CHANGE = 0.005
-"""Largest share of a region's pixels a simplified outline may paint differently; a region
-that would change more is simplified at half the tolerance, and so on down to exact."""
+"""Largest share of a region's pixels a simplified outline may paint differently, per pixel
+of tolerance (0.5% at the default 1 px, 1% at 2 px: a larger tolerance trades more pixels
+for fewer points); a region that would change more is simplified at half the tolerance,
+and so on down to exact, so thin parts and small regions keep their shape."""
 _MIN_TOLERANCE = 0.25
 _DEGENERATE_OFFSET = 0.25
 """How far (pixels) the extra vertices of a one- or two-point outline lie from it: Pillow
@@ -237,11 +239,11 @@ def _simplify(
 ) -> NDArray[np.float64]:
     """The outline simplified with Douglas-Peucker at ``tolerance``, or at half of it (and
     so on) where the simplified polygon would paint more than MAX_SIMPLIFICATION_CHANGE
-    of the region's ``filled`` pixels differently (a thin part or a small region)."""
+    times ``tolerance`` of the region's ``filled`` pixels differently."""
     if tolerance <= 0 or len(outline) <= 3:
         return exact
     closed = np.vstack((outline, outline[:1]))
-    budget = MAX_SIMPLIFICATION_CHANGE * np.count_nonzero(filled)
+    budget = MAX_SIMPLIFICATION_CHANGE * max(tolerance, 1.0) * np.count_nonzero(filled)
     while tolerance >= _MIN_TOLERANCE:
         simplified = _at_least_three_points(approximate_polygon(closed, tolerance)[:-1])
         if np.count_nonzero(_paint(simplified, filled.shape) != filled) <= budget:
