@@ -17,7 +17,7 @@ from train_fixtures import one_torch_thread, save_untrained_checkpoint  # noqa: 
 from annotool.cli import main
 from annotool.labelme_write import LabelmeOutput, ShapeOptions
 from annotool.polygons import TraceOptions
-from annotool.train.predict import labelme_json_path, predict_images
+from annotool.train.predict import Predictor, labelme_json_path, predict_images
 
 CLASS_NAMES = ("_background_", "cat", "dog")
 HUMAN_SHAPE = {
@@ -158,6 +158,15 @@ def test_a_bad_image_is_reported_and_the_others_are_done(tmp_path: Path) -> None
 def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained width-4 UNet saved as annotool saves checkpoints."""
     return save_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "best.pt", CLASS_NAMES)
+
+
+def test_confidence_comes_with_the_same_classes_as_predict(checkpoint_path: Path) -> None:
+    predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision="fp32")
+    image = np.random.default_rng(2).integers(0, 255, (29, 37, 3), dtype=np.uint8)
+    classes, confidence = predictor.predict_with_confidence(image)
+    assert np.array_equal(classes, predictor.predict(image))
+    assert confidence.shape == (29, 37) and confidence.dtype == np.float32
+    assert np.all((confidence >= 1 / len(CLASS_NAMES)) & (confidence <= 1))
 
 
 def predict_cli(checkpoint: Path, *arguments: str) -> object:

@@ -85,13 +85,7 @@ class Predictor:
     @torch.inference_mode()
     def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """Class ids ``(H, W)`` uint8 for an ``(H, W, 3)`` RGB uint8 image of any size."""
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise PredictInputError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-        pixels = self.normalization.apply(image_to_tensor(image)).unsqueeze(0)
-        pixels = pixels.to(self.device).contiguous(memory_format=MEMORY_FORMAT)
-        with autocast(self.device, self.precision):
-            logits = self.model(pixels)
-        return logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
+        return self._logits(image).argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
 
     @torch.inference_mode()
     def predict_with_confidence(
@@ -99,14 +93,18 @@ class Predictor:
     ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
         """Class ids ``(H, W)`` uint8 and the probability the model gives each pixel's
         class, ``(H, W)`` float32 (its softmax maximum), for an ``(H, W, 3)`` RGB image."""
+        confidence, classes = self._logits(image).float().softmax(dim=1).max(dim=1)
+        return classes[0].to(torch.uint8).cpu().numpy(), confidence[0].cpu().numpy()
+
+    def _logits(self, image: NDArray[np.uint8]) -> torch.Tensor:
+        """The model's ``(1, C, H, W)`` class scores for an ``(H, W, 3)`` RGB image: the
+        one inference path behind predict and predict_with_confidence."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise PredictInputError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
         pixels = self.normalization.apply(image_to_tensor(image)).unsqueeze(0)
         pixels = pixels.to(self.device).contiguous(memory_format=MEMORY_FORMAT)
         with autocast(self.device, self.precision):
-            logits = self.model(pixels)
-        confidence, classes = logits.float().softmax(dim=1).max(dim=1)
-        return classes[0].to(torch.uint8).cpu().numpy(), confidence[0].cpu().numpy()
+            return self.model(pixels)
 
 
 def collect_images(inputs: Sequence[Path]) -> list[Path]:
