@@ -99,6 +99,16 @@ def test_shape_types_that_are_not_polygons_have_only_pixels() -> None:
     assert [instance.polygons is None for instance in objects.instances] == [True, True, False]
 
 
+def test_oriented_rectangle_keeps_its_four_corners() -> None:
+    corners = [[5, 2], [12, 6], [9, 11], [2, 7]]
+    objects = image_objects(
+        annotation(make_shape(0, "dog", "oriented_rectangle", corners)), LABELS, 20, 30
+    )
+    (instance,) = objects.instances
+    assert instance.polygons is not None
+    assert instance.polygons[0].tolist() == corners
+
+
 def test_rectangle_polygon_has_its_four_corners_in_any_order() -> None:
     polygon = shape_polygon(make_shape(0, "cat", "rectangle", [[9, 7], [2, 3]]))
     assert sorted(map(tuple, polygon.tolist())) == [(2, 3), (2, 7), (9, 3), (9, 7)]
