@@ -176,3 +176,15 @@ def test_round_trip_on_random_documents(tmp_path: Path, seed: int) -> None:
     export_yolo(annotations, tmp_path / "yolo", load_labels(annotations / "labels.txt"))
     agreement = yolo_agreement(tmp_path / "yolo", voc)
     assert agreement.object_agreement >= 0.985
+
+
+def test_polygon_reaching_off_the_image_is_traced_from_its_pixels(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write_annotation(folder, "edge", [shape("cat", [[-10, -5], [20, 4], [8, 25]])])
+    write_labels(folder / "labels.txt")
+    result = export(folder, tmp_path / "out")
+    assert (result.polygon_instances, result.mask_instances) == (0, 1)
+    (line,) = label_lines(tmp_path / "out", "train", "edge")
+    assert all(0 <= float(value) <= 1 for value in line[1:])
+    voc = converted(folder, tmp_path / "voc")
+    assert yolo_agreement(tmp_path / "out", voc).object_agreement == 1.0
