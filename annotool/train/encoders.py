@@ -21,6 +21,7 @@ from torch import nn
 
 from annotool.choices import PRETRAINED_ENCODERS
 from annotool.errors import EncoderWeightsError
+from annotool.tables import name_some
 from annotool.train.data import Normalization
 
 RESNET_BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
@@ -133,7 +134,8 @@ def download_imagenet_weights(encoder: str) -> dict[str, torch.Tensor]:
             url, map_location="cpu", progress=False, check_hash=True, weights_only=True
         )
     except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", None) or error
+        lines = str(getattr(error, "reason", None) or error).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
         raise EncoderWeightsError(
             f"cannot download the ImageNet weights of {encoder} from {url} ({reason}); "
             f"without a network, fetch that file elsewhere and pass --encoder-weights FILE"
@@ -188,13 +190,13 @@ def load_encoder_weights(encoder: ResNetEncoder, weights: PretrainedWeights) -> 
         for name, tensor in expected.items()
         if name in given and given[name].shape != tensor.shape
     ]
-    for label, names in (("missing", missing), ("unexpected", unexpected), ("", misshapen)):
+    for label, names in (
+        ("missing: ", missing),
+        ("unexpected: ", unexpected),
+        ("shape ", misshapen),
+    ):
         if names:
-            listed = ", ".join(names[:MAX_LISTED_KEYS])
-            more = (
-                f" and {len(names) - MAX_LISTED_KEYS} more" if len(names) > MAX_LISTED_KEYS else ""
-            )
-            problems.append(f"{label + ': ' if label else 'shape '}{listed}{more}")
+            problems.append(label + name_some(names, MAX_LISTED_KEYS))
     if problems:
         raise EncoderWeightsError(
             f"{weights.source} does not fit the encoder ({'; '.join(problems)}); pass the weights "
