@@ -1,4 +1,4 @@
-"""Training, prediction and the UNet: the part of annotool that needs PyTorch.
+"""Training, prediction and the models: the part of annotool that needs PyTorch.
 
 Install it with ``pip install 'annotool[train]'``. Importing this package without torch
 raises MissingDependencyError saying so, which the CLI shows as a one-line message.
