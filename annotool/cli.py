@@ -756,8 +756,8 @@ class _TrainProgress:
     def on_message(self, message: str) -> None:
         click.echo(message, err=True)
 
-    def on_epoch_start(self, epoch: int, epochs: int, train_images: int) -> None:
-        self._open(train_images, f"Epoch {epoch}/{epochs}")
+    def on_epoch_start(self, epoch: int, epochs: int | None, train_images: int) -> None:
+        self._open(train_images, f"Epoch {epoch}" + ("" if epochs is None else f"/{epochs}"))
 
     def on_train_step(self, images: int, loss: float, images_per_s: float) -> None:
         if self.bar is not None:
@@ -774,8 +774,11 @@ class _TrainProgress:
         self.close()
         scores = result.scores
         marker = " *" if result.improved else ""
+        of = f"/{result.epochs}" if result.epochs is not None else ""
+        left = "" if result.seconds_left is None else f", {result.seconds_left:.0f} s left"
         click.echo(
-            f"epoch {result.epoch}/{result.epochs}: train loss {result.train_loss:.4f}, "
+            f"epoch {result.epoch}{of} (step {result.step}{left}): "
+            f"train loss {result.train_loss:.4f}, "
             f"val loss {result.val_loss:.4f}, mIoU {_score(scores.miou)}{marker}, "
             f"pixel accuracy {_score(scores.pixel_accuracy)}, "
             f"{result.images_per_s:.1f} img/s, {result.seconds:.0f} s"
@@ -794,6 +797,15 @@ def _score(value: float) -> str:
     return "n/a" if value != value else f"{value:.4f}"
 
 
+def _image_size(context: click.Context, parameter: click.Parameter, value: str) -> int | None:
+    """``--image-size``: ``auto`` (None) or a whole number of pixels, at least 16."""
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 16:
+        raise click.BadParameter("give auto or a number of pixels of 16 or more")
+    return int(value)
+
+
 @main.command()
 @click.argument("dataset_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
@@ -804,21 +816,46 @@ def _score(value: float) -> str:
     type=click.Path(path_type=Path, file_okay=False),
     help="Run directory for best.pt, last.pt, metrics.csv and curves.png.",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option(
+    "--time",
+    "time_budget",
+    metavar="DURATION",
+    help="Train for this wall-clock time (90s, 10m, 1h) instead of a number of epochs; "
+    "the schedule stretches over it and the run ends on time with the best model saved.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="60 (without --time)",
+    help="Number of epochs; an epoch is every training image at least once and at least "
+    "25 batches of crops (small datasets repeat their images).",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option(
     "--size",
     type=click.IntRange(min=16),
     default=256,
     show_default=True,
-    help="Side of the square training crops (validation uses full images).",
+    help="Side of the square training crops, in working-size pixels.",
+)
+@click.option(
+    "--image-size",
+    default="auto",
+    show_default=True,
+    callback=_image_size,
+    metavar="auto|PIXELS",
+    help="Working size: images are scaled so their long side is this many pixels for "
+    "training, validation, predict and evaluate (masks come out at the original size). "
+    "auto: the training images' median long side, at most 384.",
 )
 @click.option(
     "--lr",
     type=click.FloatRange(min=0, min_open=True),
     default=2e-3,
     show_default=True,
-    help="Peak learning rate of AdamW (linear warm-up, then cosine decay).",
+    help="Peak learning rate of AdamW (linear warm-up of at most 100 steps, then cosine "
+    "decay over the run).",
 )
 @click.option(
     "--width",
@@ -864,9 +901,10 @@ def _score(value: float) -> str:
 @click.option(
     "--patience",
     type=click.IntRange(min=0),
-    default=15,
-    show_default=True,
-    help="Stop after this many epochs without a better val mIoU (0: never).",
+    default=None,
+    show_default="15 with --epochs, off with --time",
+    help="Stop after this many validations (one per epoch) past the warm-up without a "
+    "better val mIoU (0: never).",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last.pt.")
 @click.option("--overwrite", is_flag=True, help="Replace the results of a run in RUN_DIR.")
@@ -882,9 +920,11 @@ def _score(value: float) -> str:
 def train(
     dataset_dir: Path,
     out_dir: Path,
-    epochs: int,
+    time_budget: str | None,
+    epochs: int | None,
     batch_size: int,
     size: int,
+    image_size: int | None,
     lr: float,
     width: int,
     encoder: str,
@@ -894,7 +934,7 @@ def train(
     precision: str,
     seed: int,
     class_weights: str,
-    patience: int,
+    patience: int | None,
     resume: bool,
     overwrite: bool,
     workers: int | None,
@@ -902,21 +942,26 @@ def train(
 ) -> None:
     """Train a UNet on DATASET_DIR (from 'annotool convert' and 'annotool split').
 
-    Trains on the images of ImageSets/Segmentation/train.txt with augmented crops and
-    validates on val.txt at full resolution after every epoch. Needs the train extra:
-    pip install 'annotool[train]'. For several GPUs (or processes):
+    Trains on the images of ImageSets/Segmentation/train.txt with augmented crops at the
+    working size and validates on val.txt after every epoch, keeping the best model in
+    RUN_DIR/best.pt. Needs the train extra: pip install 'annotool[train]'. Examples:
 
     \b
+    annotool train DATASET_DIR --out RUN_DIR --time 10m
     torchrun --nproc_per_node N -m annotool train DATASET_DIR --out RUN_DIR
     """
-    from annotool.train import loop  # imports torch
+    from annotool.train import loop, options  # imports torch
 
-    options = loop.TrainOptions(
+    if time_budget is not None and epochs is not None:
+        raise click.UsageError("give --epochs or --time, not both")
+    train_options = options.TrainOptions(
         dataset_dir=dataset_dir,
         out_dir=out_dir,
-        epochs=epochs,
+        epochs=epochs or options.DEFAULT_EPOCHS,
+        time_budget=None if time_budget is None else options.parse_duration(time_budget),
         batch_size=batch_size,
         size=size,
+        image_size=image_size,
         lr=lr,
         width=width,
         encoder=encoder,
@@ -933,16 +978,32 @@ def train(
     )
     progress = _TrainProgress(quiet)
     try:
-        result = loop.train(options, progress)  # type: ignore[arg-type]
+        result = loop.train(train_options, progress)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        raise Interrupted(_interrupted_training(dataset_dir, out_dir)) from None
     finally:
         progress.close()
     if not result.is_main_process:
         return
     if result.stopped_early:
-        click.echo(f"Stopped early: no better val mIoU for {patience} epochs")
+        click.echo(
+            f"Stopped early: no better val mIoU for {train_options.effective_patience} validations"
+        )
+    share = result.validation_seconds / max(result.seconds, 1e-9)
     click.echo(
         f"Best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}: "
-        f"{result.best_checkpoint}"
+        f"{result.best_checkpoint} ({result.seconds:.0f} s, {share:.0%} of it validating)"
+    )
+
+
+def _interrupted_training(dataset_dir: Path, out_dir: Path) -> str:
+    """The line for Ctrl-C during train: where the last checkpoint is, how to go on."""
+    last = out_dir / "last.pt"
+    if not last.is_file():
+        return f"Interrupted before the first epoch ended; no checkpoint was written in {out_dir}."
+    return (
+        f"Interrupted; the last checkpoint is {last}. Continue with: "
+        f"annotool train {dataset_dir} --out {out_dir} --resume"
     )
 
 

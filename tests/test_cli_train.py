@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
 import urllib.error
 from pathlib import Path
 
@@ -126,3 +130,87 @@ def test_pretrained_needs_a_resnet_encoder(tmp_path: Path) -> None:
     assert (
         "--pretrained needs an encoder with ImageNet weights: --encoder resnet18" in result.output
     )
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_train_says_where_the_checkpoint_is_and_how_to_resume(
+    tmp_path: Path,
+) -> None:
+    layout = make_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "OMP_NUM_THREADS": "1",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "annotool",
+            "train",
+            str(layout.root),
+            "--out",
+            str(run),
+            "--epochs",
+            "100000",
+            *TINY_TRAINING[2:],
+            *CPU_FP32,
+            "-q",
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    # Once curves.png exists the first epoch is saved (and matplotlib imported: Ctrl-C in
+    # the middle of an import can surface as another exception).
+    while not (run / "curves.png").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stdout + stderr
+    assert f"the last checkpoint is {run / 'last.pt'}" in stderr
+    assert f"annotool train {layout.root} --out {run} --resume" in stderr
+    assert "Traceback" not in stderr
+    assert sorted(path.name for path in run.iterdir() if path.name.endswith(".pt")) == [
+        "best.pt",
+        "last.pt",
+    ]  # no temporary checkpoint left behind
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_nothing_can_be_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annotool.train import loop
+
+    def interrupted(options: object, observer: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "train", interrupted)
+    result = CliRunner().invoke(
+        main, ["train", str(tmp_path / "data"), "--out", str(tmp_path / "run"), *CPU_FP32]
+    )
+    assert result.exit_code == 130
+    assert "Interrupted before the first epoch ended" in result.output
+
+
+def test_time_and_epochs_together_are_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--time", "1m", "--epochs", "3"],
+    )
+    assert result.exit_code == 2
+    assert "--epochs or --time, not both" in result.output
+
+
+@pytest.mark.parametrize("value", ["10 weeks", "soon", "-1m"])
+def test_a_bad_time_budget_is_explained(tmp_path: Path, value: str) -> None:
+    make_dataset(tmp_path / "data")
+    result = CliRunner().invoke(
+        main, ["train", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--time", value]
+    )
+    assert result.exit_code == 1
+    assert "write it like 90s, 10m or 1h" in result.output

@@ -11,18 +11,13 @@ import torch
 from train_fixtures import CLASS_NAMES, make_dataset, one_torch_thread  # noqa: F401
 
 import annotool
-from annotool.errors import DatasetError, EncoderWeightsError, OutputExistsError
+from annotool.errors import DatasetError, EncoderWeightsError, OutputExistsError, TrainingError
 from annotool.metrics import scores_from_confusion
 from annotool.train import loop
 from annotool.train.checkpoint import load_checkpoint
 from annotool.train.encoders import IMAGENET_NORMALIZATION, ResNetEncoder
-from annotool.train.loop import (
-    EpochResult,
-    TrainingError,
-    TrainingObserver,
-    TrainOptions,
-    train,
-)
+from annotool.train.loop import EpochResult, TrainingObserver, train
+from annotool.train.options import TrainOptions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -39,6 +34,7 @@ def _options(tmp_path: Path, **changes: object) -> TrainOptions:
         precision="fp32",
         device="cpu",
         workers=0,
+        min_epoch_steps=1,
     )
     return replace(options, **changes)
 
@@ -67,6 +63,7 @@ def test_two_epochs_lower_the_loss_and_write_a_safe_checkpoint(tmp_path: Path) -
     assert len(checkpoint["palette"]) == 3 and checkpoint["palette"][1] == [128, 0, 0]
     assert set(checkpoint["normalization"]) == {"mean", "std"}
     assert {"optimizer_state", "scheduler_state", "epoch", "best_miou"} <= set(checkpoint)
+    assert checkpoint["image_size"] == 32  # auto: the images' long side
     last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert last["epoch"] == 2
     with (tmp_path / "run" / "metrics.csv").open() as stream:
@@ -153,7 +150,7 @@ def test_training_stops_after_patience_epochs_without_improvement(
     unchanging = scores_from_confusion(np.eye(3, dtype=np.int64), CLASS_NAMES)
     monkeypatch.setattr(loop, "scores_from_confusion", lambda confusion, names: unchanging)
 
-    result = train(_options(tmp_path, epochs=5, patience=2))
+    result = train(_options(tmp_path, epochs=5, patience=2))  # 1 warm-up step
 
     assert result.stopped_early
     assert (result.best_epoch, result.last_epoch) == (1, 3)
@@ -227,3 +224,60 @@ def test_encoder_options_that_cannot_work_are_refused(
 ) -> None:
     with pytest.raises(TrainingError, match=message):
         train(_options(tmp_path, **changes))
+
+
+def test_checkpoints_hold_the_averaged_weights_for_predict_and_the_raw_ones_for_resume(
+    tmp_path: Path,
+) -> None:
+    make_dataset(tmp_path / "data")
+    train(_options(tmp_path, epochs=2, ema_decay=0.9))
+    checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    averaged, raw = checkpoint["model_state"], checkpoint["training_weights"]
+    assert averaged.keys() == raw.keys()
+    differing = [name for name in raw if not torch.equal(averaged[name], raw[name])]
+    assert any("weight" in name for name in differing)
+    # BatchNorm statistics are copied, not averaged.
+    assert all("running" not in name for name in differing)
+
+
+def test_without_averaging_the_saved_weights_are_the_trained_ones(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    train(_options(tmp_path, epochs=1, ema_decay=0.0))
+    checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    for name, tensor in checkpoint["training_weights"].items():
+        assert torch.equal(checkpoint["model_state"][name], tensor), name
+
+
+def test_a_time_budget_ends_on_time_with_the_best_checkpoint_saved(tmp_path: Path) -> None:
+    import matplotlib.figure  # noqa: F401  (its first import alone could spend the budget)
+
+    make_dataset(tmp_path / "data")
+    result = train(_options(tmp_path, time_budget=6.0, epochs=1))
+
+    assert result.seconds <= 6.0 + 1.0  # the last save may overrun slightly
+    assert result.last_epoch >= 2  # not bound by epochs=1
+    assert (tmp_path / "run" / "best.pt").is_file()
+    assert not result.stopped_early
+    checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert checkpoint["scheduler_state"]["step"] == result.history[-1]["step"]
+    # The cosine was stretched over the budget: the last steps ran at a lower rate.
+    assert result.history[-1]["lr"] < 0.5 * 1e-2
+
+
+def test_early_stopping_never_fires_during_warm_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_dataset(tmp_path / "data")
+    unchanging = scores_from_confusion(np.eye(3, dtype=np.int64), CLASS_NAMES)
+    monkeypatch.setattr(loop, "scores_from_confusion", lambda confusion, names: unchanging)
+    # 100 epochs of 3 steps: warm-up is 15 steps, the first 5 epochs. The validations
+    # within it do not count; those after epochs 5 and 6 do.
+    result = train(_options(tmp_path, epochs=100, patience=2))
+    assert result.stopped_early
+    assert result.best_epoch == 1 and result.last_epoch == 6
+
+
+def test_an_epoch_of_a_small_dataset_makes_at_least_the_minimum_of_steps(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")  # 6 training images, batches of 2: 3 steps per pass
+    result = train(_options(tmp_path, epochs=1, min_epoch_steps=5))
+    assert result.history[-1]["step"] == 5

@@ -146,3 +146,61 @@ def test_weights_that_do_not_fit_the_config_are_reported(
     torch.save(checkpoint, edited)
     with pytest.raises(CheckpointError, match="weights do not fit its model config"):
         Predictor.from_checkpoint(edited, device="cpu")
+
+
+def _checkpoint_with(path: Path, **changes: object) -> Path:
+    """The fixture's checkpoint with some keys changed (None: removed)."""
+    checkpoint = torch.load(path.parent / "best.pt", weights_only=True)
+    for key, value in changes.items():
+        if value is None:
+            checkpoint.pop(key, None)
+        else:
+            checkpoint[key] = value
+    torch.save(checkpoint, path)  # on disk a checkpoint is a plain dict
+    return path
+
+
+def test_the_model_runs_at_the_working_size_and_masks_come_out_at_the_photo_size(
+    checkpoint_path: Path, tmp_path: Path
+) -> None:
+    path = _checkpoint_with(checkpoint_path.parent / "working.pt", image_size=32)
+    predictor = Predictor.from_checkpoint(path, device="cpu", precision="fp32")
+    assert predictor.image_size == 32
+    seen: list[tuple[int, ...]] = []
+    predictor.model.register_forward_hook(
+        lambda module, inputs, output: seen.append(tuple(inputs[0].shape))
+    )
+    image = np.random.default_rng(1).integers(0, 255, size=(150, 200, 3), dtype=np.uint8)
+    mask = predictor.predict(image)
+    assert seen == [(1, 3, 24, 32)]  # long side 32, aspect ratio kept
+    assert mask.shape == (150, 200) and mask.dtype == np.uint8
+
+
+def test_upsampled_scores_give_smooth_masks_at_the_original_size(checkpoint_path: Path) -> None:
+    """A half-and-half model output, upsampled before the argmax, splits the photo in half."""
+    predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision="fp32")
+    predictor.image_size = 8
+
+    class _LeftRight(torch.nn.Module):
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            scores = torch.zeros(images.shape[0], 3, *images.shape[-2:])
+            scores[:, 1, :, : images.shape[-1] // 2] = 1.0
+            scores[:, 2, :, images.shape[-1] // 2 :] = 1.0
+            return scores
+
+    predictor.model = _LeftRight()  # type: ignore[assignment]
+    mask = predictor.predict(np.zeros((60, 80, 3), dtype=np.uint8))
+    assert mask.shape == (60, 80)
+    assert (mask[:, :39] == 1).all() and (mask[:, 41:] == 2).all()
+
+
+def test_checkpoints_from_before_working_sizes_run_at_full_resolution(
+    checkpoint_path: Path,
+) -> None:
+    path = _checkpoint_with(
+        checkpoint_path.parent / "old.pt", image_size=None, training_weights=None
+    )
+    assert "image_size" not in torch.load(path, weights_only=True)
+    predictor = Predictor.from_checkpoint(path, device="cpu", precision="fp32")
+    assert predictor.image_size is None
+    assert predictor.predict(np.zeros((37, 53, 3), dtype=np.uint8)).shape == (37, 53)

@@ -29,7 +29,8 @@ from annotool.train.model import ModelConfig
 
 CHECKPOINT_FORMAT = 2
 """1: the first format. 2: ``model_config`` names its ``encoder``; ``palette``, ``epoch``
-and the training state may be absent (older files lack the fields added since)."""
+and the training state may be absent (older files lack the fields added since, such as
+``image_size`` and ``training_weights``)."""
 REQUIRED_KEYS = ("format", "model_state", "model_config", "class_names", "normalization")
 
 
@@ -56,6 +57,12 @@ class Checkpoint:
     optimizer_state: dict[str, Any] | None = None
     scheduler_state: dict[str, Any] | None = None
     scaler_state: dict[str, Any] | None = None
+    image_size: int | None = None
+    """The working size (long side, pixels) the model was trained and runs at; None:
+    each image's own size, as files from before working sizes were trained."""
+    training_weights: dict[str, torch.Tensor] | None = None
+    """The raw weights training resumes from; ``model_state`` holds their moving average,
+    the weights to predict with."""
     annotool_version: str = annotool.__version__
     torch_version: str = str(torch.__version__)
 

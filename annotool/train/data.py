@@ -1,13 +1,17 @@
-"""Reading the converted dataset for training: samples, augmentation, normalization.
+"""Reading the converted dataset for training: working size, samples, augmentation.
 
-Images and masks come through :class:`annotool.voc.VocLayout`; masks are read as palette
-indices. Training samples are augmented (random scale and crop, horizontal flip,
-brightness and contrast jitter) with the same geometry for image and mask; validation
-samples are the full images, unaugmented.
+Every image is seen at a *working size*: scaled so that its long side is ``image_size``
+pixels (aspect ratio kept), the scale at which the model is trained and run. Training
+draws random crops of ``crop_size`` around that scale (random resized crop, flips, small
+rotations, colour jitter, blur), with the same geometry for image and mask; validation
+images are resized to the working size while their masks stay at the original size
+(scores are upsampled to it before the argmax, as ``predict`` does).
 
-Augmentation draws from a generator seeded with ``(seed, epoch, index)``, so a sample's
-augmentation does not depend on which DataLoader worker produced it or how many workers
-there are: ``--seed`` repeats a run exactly on the CPU.
+An epoch draws ``samples_per_epoch`` crops: every training image in a shuffled order,
+repeated when the dataset is smaller than that, so a handful of photos still gives an
+epoch of useful length. Each crop is drawn from a generator seeded with
+``(seed, epoch, draw)``, so it does not depend on which DataLoader worker made it:
+``--seed`` repeats a run exactly on the CPU.
 """
 
 from __future__ import annotations
@@ -18,9 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageFilter
 from torch.utils.data import Dataset
 
 from annotool.errors import DatasetError
@@ -29,11 +32,24 @@ from annotool.labels import IGNORE_ID
 from annotool.masks import check_class_ids, check_mask_size, read_label_png
 from annotool.voc import VocLayout
 
-SCALE_RANGE = (0.7, 1.4)
-"""Random rescaling factors of training images, drawn log-uniformly."""
-CONTRAST_JITTER = 0.2
-BRIGHTNESS_JITTER = 0.1
-"""Contrast is multiplied by 1 ± 0.2, brightness shifted by ± 0.1 of the full range."""
+SCALE_RANGE = (0.5, 2.0)
+"""Random rescaling around the working size, drawn log-uniformly (as mmsegmentation does)."""
+ROTATION_DEGREES = 10.0
+ROTATION_PROBABILITY = 0.3
+BLUR_PROBABILITY = 0.2
+BLUR_RADIUS = (0.5, 1.5)
+BRIGHTNESS_JITTER = 0.15
+CONTRAST_JITTER = 0.3
+SATURATION_JITTER = 0.3
+"""Brightness shifts by ± 0.15 of the full range; contrast and saturation scale by 1 ± 0.3."""
+MAX_CLASS_SHARE = 0.75
+CROP_ATTEMPTS = 10
+"""A crop where one class (mostly the background) covers more than 75% of the labelled
+pixels is drawn again, up to 10 times, as mmsegmentation's ``cat_max_ratio`` does: small
+objects then appear in more crops."""
+CACHE_SCALE = SCALE_RANGE[1]
+"""Training images are kept in memory at up to this multiple of the working size."""
+MAX_CACHE_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,21 @@ def image_to_tensor(image: NDArray[np.uint8]) -> torch.Tensor:
     )
 
 
+def working_size(height: int, width: int, image_size: int | None) -> tuple[int, int]:
+    """``(height, width)`` scaled so the long side is ``image_size`` (None: unchanged)."""
+    if image_size is None:
+        return height, width
+    scale = image_size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_image(image: NDArray[np.uint8], height: int, width: int) -> NDArray[np.uint8]:
+    """An ``(H, W, 3)`` uint8 image resized bilinearly (antialiased when shrinking)."""
+    if image.shape[:2] == (height, width):
+        return image
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
+
+
 def read_sample(
     layout: VocLayout, stem: str, num_classes: int
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
@@ -82,12 +113,12 @@ def read_sample(
     return image, mask
 
 
-class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Samples of the stems in ``stems``: normalized ``(3, H, W)`` float32, ``(H, W)`` int64.
+class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """``samples_per_epoch`` augmented crops per epoch: ``(3, S, S)`` float32, ``(S, S)`` int64.
 
-    With ``crop_size`` the samples are augmented and cropped to ``crop_size`` squared
-    (areas outside the image are 0 in the normalized image and ignore in the mask);
-    without it they are the full images as stored.
+    Areas of a crop outside its image are 0 in the normalized image and ignore in the
+    mask. Decoded images are kept in memory (at up to twice the working size) while they
+    fit in :data:`MAX_CACHE_BYTES`, since decoding a photo costs a good share of a step.
     """
 
     def __init__(
@@ -96,7 +127,9 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         stems: Sequence[str],
         num_classes: int,
         normalization: Normalization,
-        crop_size: int | None = None,
+        crop_size: int,
+        image_size: int | None,
+        samples_per_epoch: int,
         seed: int = 0,
     ) -> None:
         self.layout = layout
@@ -104,24 +137,76 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.num_classes = num_classes
         self.normalization = normalization
         self.crop_size = crop_size
+        self.image_size = image_size
+        self.samples_per_epoch = max(samples_per_epoch, len(self.stems))
         self.seed = seed
-        self.epoch = 0
+        self._cache: dict[int, tuple[NDArray[np.uint8], NDArray[np.uint8], float]] = {}
+        self._cached_bytes = 0
+        self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the augmentations of ``epoch``; call before creating the epoch's iterator."""
+        """Choose the crops of ``epoch``; call before creating the epoch's iterator."""
         self.epoch = epoch
+        rng = np.random.default_rng([self.seed, epoch])
+        rounds = math.ceil(self.samples_per_epoch / len(self.stems))
+        order = np.concatenate([rng.permutation(len(self.stems)) for _ in range(rounds)])
+        self.order = order[: self.samples_per_epoch].tolist()
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, draw: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask, base_scale = self._sample(self.order[draw])
+        rng = np.random.default_rng([self.seed, self.epoch, draw])
+        return augment(image, mask, self.crop_size, self.normalization, rng, base_scale)
+
+    def _sample(self, index: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8], float]:
+        """Image, mask and the scale from them to the working size."""
+        if index in self._cache:
+            return self._cache[index]
+        image, mask = read_sample(self.layout, self.stems[index], self.num_classes)
+        height, width = mask.shape
+        if self.image_size is None:
+            return image, mask, 1.0
+        kept_h, kept_w = working_size(height, width, round(CACHE_SCALE * self.image_size))
+        if kept_h < height:  # shrink what is kept; never enlarge it
+            image = resize_image(image, kept_h, kept_w)
+            mask = np.asarray(
+                Image.fromarray(mask).resize((kept_w, kept_h), Image.Resampling.NEAREST)
+            )
+        sample = (image, mask, self.image_size / max(mask.shape))
+        if self._cached_bytes + image.nbytes + mask.nbytes <= MAX_CACHE_BYTES:
+            self._cache[index] = sample
+            self._cached_bytes += image.nbytes + mask.nbytes
+        return sample
+
+
+class ValidationImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Normalized ``(3, h, w)`` images at the working size with ``(H, W)`` int64 masks at
+    the original size."""
+
+    def __init__(
+        self,
+        layout: VocLayout,
+        stems: Sequence[str],
+        num_classes: int,
+        normalization: Normalization,
+        image_size: int | None,
+    ) -> None:
+        self.layout = layout
+        self.stems = list(stems)
+        self.num_classes = num_classes
+        self.normalization = normalization
+        self.image_size = image_size
 
     def __len__(self) -> int:
         return len(self.stems)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = read_sample(self.layout, self.stems[index], self.num_classes)
-        if self.crop_size is None:
-            return self.normalization.apply(image_to_tensor(image)), torch.from_numpy(
-                mask.astype(np.int64)
-            )
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        return augment(image, mask, self.crop_size, self.normalization, rng)
+        image = resize_image(image, *working_size(*mask.shape, self.image_size))
+        pixels = self.normalization.apply(image_to_tensor(image))
+        return pixels, torch.from_numpy(mask.astype(np.int64))
 
 
 def augment(
@@ -130,36 +215,104 @@ def augment(
     crop_size: int,
     normalization: Normalization,
     rng: np.random.Generator,
+    base_scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Randomly scale, jitter, crop and flip; returns ``(3, S, S)`` float32 and ``(S, S)`` int64.
+    """A random resized crop, flipped, rotated, blurred and colour-jittered.
 
-    The image is resized bilinearly and the mask with nearest neighbour, so masks keep
-    their exact class ids.
+    ``base_scale`` brings the image to the working size; a random factor in
+    :data:`SCALE_RANGE` varies around it. Only the part of the image the crop covers is
+    resized (bilinearly; the mask with nearest neighbour, so it keeps its exact class
+    ids). Crops dominated by one class are redrawn (see :data:`MAX_CLASS_SHARE`).
+    Returns ``(3, S, S)`` float32 and ``(S, S)`` int64.
     """
     height, width = mask.shape
-    scale = math.exp(rng.uniform(math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1])))
-    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    image = np.asarray(Image.fromarray(image).resize(new_size, Image.Resampling.BILINEAR))
-    mask = np.asarray(Image.fromarray(mask).resize(new_size, Image.Resampling.NEAREST))
+    low, high = SCALE_RANGE
+    scale = base_scale * math.exp(rng.uniform(math.log(low), math.log(high)))
+    for _attempt in range(CROP_ATTEMPTS):
+        window = _crop_window(width * scale, height * scale, crop_size, rng)
+        source_box = tuple(value / scale for value in window.box)
+        patch_mask = Image.fromarray(mask).resize(window.size, Image.Resampling.NEAREST, source_box)
+        if _largest_class_share(np.asarray(patch_mask)) <= MAX_CLASS_SHARE:
+            break
+    patch = Image.fromarray(image).resize(window.size, Image.Resampling.BILINEAR, source_box)
+    if rng.random() < BLUR_PROBABILITY:
+        patch = patch.filter(ImageFilter.GaussianBlur(rng.uniform(*BLUR_RADIUS)))
 
-    pixels = image_to_tensor(image)
+    pixels = torch.zeros(3, crop_size, crop_size)
+    target = torch.full((crop_size, crop_size), IGNORE_ID, dtype=torch.int64)
+    inside = window.inside
+    pixels[(slice(None), *inside)] = normalization.apply(_jitter_colour(patch, rng))
+    target[inside] = torch.from_numpy(np.asarray(patch_mask).astype(np.int64))
+    if rng.random() < ROTATION_PROBABILITY:
+        pixels, target = _rotate(pixels, target, rng.uniform(-ROTATION_DEGREES, ROTATION_DEGREES))
+    if rng.random() < 0.5:
+        pixels, target = pixels.flip(-1), target.flip(-1)
+    return pixels.contiguous(), target.contiguous()
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Where a crop meets its scaled image: ``box`` in scaled pixels, ``inside`` the part
+    of the crop it fills (the rest is padding)."""
+
+    box: tuple[float, float, float, float]
+    inside: tuple[slice, slice]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        rows, columns = self.inside
+        return columns.stop - columns.start, rows.stop - rows.start
+
+
+def _crop_window(
+    scaled_w: float, scaled_h: float, crop_size: int, rng: np.random.Generator
+) -> _Window:
+    """A random ``crop_size`` square over a ``scaled_w`` x ``scaled_h`` image; where the
+    image is smaller, the square sticks out and the image lies anywhere inside it."""
+    left = rng.uniform(min(0.0, scaled_w - crop_size), max(0.0, scaled_w - crop_size))
+    top = rng.uniform(min(0.0, scaled_h - crop_size), max(0.0, scaled_h - crop_size))
+    x0, y0 = max(left, 0.0), max(top, 0.0)
+    x1, y1 = min(left + crop_size, scaled_w), min(top + crop_size, scaled_h)
+    out_x0, out_y0 = round(x0 - left), round(y0 - top)
+    out_w = max(1, min(crop_size - out_x0, round(x1 - x0)))
+    out_h = max(1, min(crop_size - out_y0, round(y1 - y0)))
+    inside = (slice(out_y0, out_y0 + out_h), slice(out_x0, out_x0 + out_w))
+    return _Window((x0, y0, x1, y1), inside)
+
+
+def _largest_class_share(mask: NDArray[np.uint8]) -> float:
+    """The share of the labelled pixels taken by the most frequent class (1 when none)."""
+    counts = np.bincount(mask.ravel(), minlength=256)[:IGNORE_ID]
+    total = counts.sum()
+    return float(counts.max() / total) if total else 1.0
+
+
+def _jitter_colour(patch: Image.Image, rng: np.random.Generator) -> torch.Tensor:
+    """Brightness, contrast and saturation jitter of an RGB patch, as ``(3, h, w)`` 0-1."""
+    pixels = image_to_tensor(np.asarray(patch))
+    grey = pixels.mean(dim=0, keepdim=True)
+    saturation = 1.0 + rng.uniform(-SATURATION_JITTER, SATURATION_JITTER)
+    pixels = grey + (pixels - grey) * saturation
     contrast = 1.0 + rng.uniform(-CONTRAST_JITTER, CONTRAST_JITTER)
     brightness = rng.uniform(-BRIGHTNESS_JITTER, BRIGHTNESS_JITTER)
-    grey = pixels.mean()
-    pixels = ((pixels - grey) * contrast + grey + brightness).clamp_(0.0, 1.0)
-    pixels = normalization.apply(pixels)
-    target = torch.from_numpy(mask.astype(np.int64))
+    mean = grey.mean()
+    return ((pixels - mean) * contrast + mean + brightness).clamp_(0.0, 1.0)
 
-    pad_bottom = max(0, crop_size - target.shape[0])
-    pad_right = max(0, crop_size - target.shape[1])
-    if pad_bottom or pad_right:
-        pixels = F.pad(pixels, (0, pad_right, 0, pad_bottom), value=0.0)
-        target = F.pad(target, (0, pad_right, 0, pad_bottom), value=IGNORE_ID)
-    top = int(rng.integers(0, target.shape[0] - crop_size + 1))
-    left = int(rng.integers(0, target.shape[1] - crop_size + 1))
-    pixels = pixels[:, top : top + crop_size, left : left + crop_size]
-    target = target[top : top + crop_size, left : left + crop_size]
-    if rng.random() < 0.5:
-        pixels = pixels.flip(-1)
-        target = target.flip(-1)
-    return pixels.contiguous(), target.contiguous()
+
+def _rotate(
+    pixels: torch.Tensor, target: torch.Tensor, degrees: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate a crop about its centre; corners that come from outside become 0 / ignore."""
+    angle = math.radians(degrees)
+    cos, sin = math.cos(angle), math.sin(angle)
+    theta = torch.tensor([[[cos, -sin, 0.0], [sin, cos, 0.0]]])
+    grid = torch.nn.functional.affine_grid(theta, [1, 1, *target.shape], align_corners=False)
+    rotated = torch.nn.functional.grid_sample(
+        pixels[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )[0]
+    # Shifted by one so that 0 marks "outside"; nearest keeps exact class ids.
+    shifted = (target.float() + 1)[None, None]
+    labels = torch.nn.functional.grid_sample(
+        shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False
+    )[0, 0].long()
+    return rotated, torch.where(labels == 0, IGNORE_ID, labels - 1)

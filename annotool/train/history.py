@@ -15,6 +15,7 @@ METRICS_FILE = "metrics.csv"
 CURVES_FILE = "curves.png"
 SUMMARY_COLUMNS = (
     "epoch",
+    "step",
     "lr",
     "train_loss",
     "val_loss",
@@ -22,6 +23,7 @@ SUMMARY_COLUMNS = (
     "val_miou_without_background",
     "val_pixel_accuracy",
     "seconds",
+    "val_seconds",
     "images_per_s",
 )
 

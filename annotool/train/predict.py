@@ -1,7 +1,10 @@
 """Running a trained UNet on photos: class-id masks at each photo's own size.
 
 :class:`Predictor` is the model as the rest of annotool sees it (``annotool evaluate``
-uses it too): ``(H, W, 3)`` RGB uint8 in, ``(H, W)`` uint8 class ids out.
+uses it too): ``(H, W, 3)`` RGB uint8 in, ``(H, W)`` uint8 class ids out. Like training's
+validation, it resizes each photo to the working size the model was trained at (stored
+in the checkpoint), runs the model there, upsamples the class scores to the photo's own
+size and takes the argmax there.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from annotool.errors import AnnotoolError, CheckpointError, OutputExistsError, PredictInputError
@@ -27,7 +31,7 @@ from annotool.labelme_write import (
 )
 from annotool.progress import ProgressCallback
 from annotool.train.checkpoint import load_checkpoint
-from annotool.train.data import Normalization, image_to_tensor
+from annotool.train.data import Normalization, image_to_tensor, resize_image, working_size
 from annotool.train.device import (
     MEMORY_FORMAT,
     Precision,
@@ -47,6 +51,8 @@ class Predictor:
     """A trained model ready to segment images, with its classes and colours.
 
     ``palette`` is ``(C, 3)`` uint8: the colour of each class id, from the checkpoint.
+    ``image_size`` is the long side of the working size (None: the model runs at each
+    image's own size, as checkpoints from before working sizes did).
     """
 
     model: SegmentationModel
@@ -55,6 +61,7 @@ class Predictor:
     normalization: Normalization
     device: torch.device
     precision: Precision
+    image_size: int | None = None
 
     @classmethod
     def from_checkpoint(
@@ -80,6 +87,7 @@ class Predictor:
             normalization=checkpoint.normalization,
             device=torch_device,
             precision=resolved_precision,
+            image_size=checkpoint.image_size,
         )
 
     @torch.inference_mode()
@@ -93,18 +101,36 @@ class Predictor:
     ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
         """Class ids ``(H, W)`` uint8 and the probability the model gives each pixel's
         class, ``(H, W)`` float32 (its softmax maximum), for an ``(H, W, 3)`` RGB image."""
-        confidence, classes = self._logits(image).float().softmax(dim=1).max(dim=1)
+        confidence, classes = self._logits(image).softmax(dim=1).max(dim=1)
         return classes[0].to(torch.uint8).cpu().numpy(), confidence[0].cpu().numpy()
 
     def _logits(self, image: NDArray[np.uint8]) -> torch.Tensor:
-        """The model's ``(1, C, H, W)`` class scores for an ``(H, W, 3)`` RGB image: the
-        one inference path behind predict and predict_with_confidence."""
+        """float32 class scores ``(1, C, H, W)`` at the image's own size, computed at the
+        working size: the one inference path behind predict and predict_with_confidence."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise PredictInputError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-        pixels = self.normalization.apply(image_to_tensor(image)).unsqueeze(0)
+        height, width = image.shape[:2]
+        resized = resize_image(image, *working_size(height, width, self.image_size))
+        pixels = self.normalization.apply(image_to_tensor(resized)).unsqueeze(0)
         pixels = pixels.to(self.device).contiguous(memory_format=MEMORY_FORMAT)
-        with autocast(self.device, self.precision):
-            return self.model(pixels)
+        return scores_at_size(self.model, pixels, (height, width), self.device, self.precision)
+
+
+def scores_at_size(
+    model: torch.nn.Module,
+    pixels: torch.Tensor,
+    size: Sequence[int],
+    device: torch.device,
+    precision: Precision,
+) -> torch.Tensor:
+    """float32 class scores ``(B, C, H, W)`` at ``size`` = ``(H, W)`` for ``(B, 3, h, w)``
+    normalized images at the working size: logits upsampled bilinearly."""
+    with autocast(device, precision):
+        logits = model(pixels)
+    logits = logits.float()
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits
+    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 def collect_images(inputs: Sequence[Path]) -> list[Path]:

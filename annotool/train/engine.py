@@ -1,0 +1,207 @@
+"""The model and what updates it: one training step, the weight average, validation.
+
+The :class:`Engine` holds the UNet being trained, an exponential moving average (EMA) of
+its weights, AdamW, the loss and the mixed-precision machinery, on one device. The EMA is
+what validation scores and what checkpoints give to ``predict``: on a few images the raw
+weights jump from step to step, and the best checkpoint would be chosen on noise.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from annotool.errors import TrainingError
+from annotool.labels import IGNORE_ID
+from annotool.train import distributed
+from annotool.train.checkpoint import Checkpoint
+from annotool.train.device import MEMORY_FORMAT, Precision, autocast
+from annotool.train.encoders import PretrainedWeights
+from annotool.train.losses import SegmentationLoss
+from annotool.train.model import (
+    ModelConfig,
+    SegmentationModel,
+    build_model,
+    load_pretrained_encoder,
+)
+from annotool.train.options import TrainOptions
+from annotool.train.predict import scores_at_size
+
+MAX_NONFINITE_STEPS = 20
+"""Consecutive steps with a NaN or infinite loss after which training gives up."""
+EMA_WARMUP = 10
+"""The EMA decay of step t is ``min(decay, (1 + t) / (EMA_WARMUP + t))``: early weights,
+which are mostly noise, are forgotten quickly."""
+
+Batches = DataLoader[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class Engine:
+    """The model and what updates it, on one device in one precision."""
+
+    model: SegmentationModel
+    trained_model: torch.nn.Module
+    """``model``, wrapped in DistributedDataParallel in a distributed run."""
+    average: SegmentationModel
+    """The exponential moving average of ``model``'s weights (buffers copied)."""
+    criterion: SegmentationLoss
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    precision: Precision
+    peak_lr: float
+    grad_clip: float
+    ema_decay: float
+    nonfinite_in_a_row: int = 0
+
+    def to_device(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        images = images.to(self.device, non_blocking=True)
+        return images.contiguous(memory_format=MEMORY_FORMAT), targets.to(
+            self.device, non_blocking=True
+        )
+
+    def set_lr(self, factor: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.peak_lr * factor
+
+    def train_step(
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        step: int,
+        context: distributed.DistributedContext,
+    ) -> float | None:
+        """One optimizer step and EMA update; returns the loss, None for a skipped step."""
+        images, targets = self.to_device(images, targets)
+        with autocast(self.device, self.precision):
+            logits = self.trained_model(images)
+        loss = self.criterion(logits, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        if not _finite_on_all_ranks(loss, context):
+            # Skipping the update keeps one bad batch from poisoning the weights with NaN.
+            self.nonfinite_in_a_row += 1
+            if self.nonfinite_in_a_row >= MAX_NONFINITE_STEPS:
+                raise TrainingError(
+                    f"the loss was NaN or infinite for {MAX_NONFINITE_STEPS} steps in a row; "
+                    "lower --lr, or try --precision fp32"
+                )
+            return None
+        self.nonfinite_in_a_row = 0
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self._update_average(step)
+        return float(loss.item())
+
+    @torch.no_grad()
+    def _update_average(self, step: int) -> None:
+        decay = min(self.ema_decay, (1 + step) / (EMA_WARMUP + step))
+        averaged = list(self.average.parameters())
+        current = list(self.model.parameters())
+        torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        for kept, buffer in zip(self.average.buffers(), self.model.buffers(), strict=True):
+            kept.copy_(buffer)
+
+    @torch.inference_mode()
+    def validate(
+        self, loader: Batches, context: distributed.DistributedContext, on_image: Any
+    ) -> tuple[float, NDArray[np.int64]]:
+        """Mean loss and ``(C, C)`` confusion matrix of the EMA weights over the whole
+        validation split, all ranks; scores are upsampled to each mask's own size."""
+        model = self.average.eval()
+        num_classes = model.config.num_classes
+        confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64)
+        loss_sum = 0.0
+        for batch_images, batch_targets in loader:
+            images, targets = self.to_device(batch_images, batch_targets)
+            logits = scores_at_size(model, images, targets.shape[-2:], self.device, self.precision)
+            loss_sum += self.criterion(logits, targets).item()
+            labelled = targets != IGNORE_ID
+            pairs = targets[labelled] * num_classes + logits.argmax(dim=1)[labelled]
+            confusion += torch.bincount(pairs, minlength=num_classes**2).cpu()
+            on_image(images.shape[0])
+        totals = distributed.sum_across_ranks(
+            torch.tensor([loss_sum, len(loader)], dtype=torch.float64), context
+        )
+        confusion = distributed.sum_across_ranks(confusion, context)
+        mean_loss = float(totals[0] / totals[1]) if totals[1] > 0 else math.nan
+        return mean_loss, confusion.reshape(num_classes, num_classes).numpy()
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the engine beyond the averaged weights."""
+        return {
+            "training_weights": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "scaler_state": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+        }
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Load a checkpoint's weights (the training ones when it has them) and optimizer."""
+        self.average.load_state_dict(checkpoint.model_state)
+        self.model.load_state_dict(checkpoint.training_weights or checkpoint.model_state)
+        if checkpoint.optimizer_state is not None:
+            self.optimizer.load_state_dict(checkpoint.optimizer_state)
+        if checkpoint.scaler_state:
+            self.scaler.load_state_dict(checkpoint.scaler_state)
+
+
+def make_engine(
+    options: TrainOptions,
+    model_config: ModelConfig,
+    class_weights: list[float] | None,
+    encoder_weights: PretrainedWeights | None,
+    device: torch.device,
+    precision: Precision,
+    context: distributed.DistributedContext,
+) -> Engine:
+    torch.manual_seed(options.seed)
+    model = build_model(model_config)
+    if encoder_weights is not None:
+        load_pretrained_encoder(model, encoder_weights)
+    model = model.to(device=device, memory_format=MEMORY_FORMAT)
+    average = copy.deepcopy(model).requires_grad_(False).eval()
+    weights = None
+    if class_weights is not None:
+        weights = torch.tensor(class_weights, dtype=torch.float32, device=device)
+    # foreach updates all parameters with a few large kernels instead of a loop of small
+    # ones: about 5 % faster training steps on a CPU (measured), the same maths.
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=options.lr, weight_decay=options.weight_decay, foreach=True
+    )
+    trained_model: torch.nn.Module = model
+    if context.is_distributed:
+        trained_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return Engine(
+        model=model,
+        trained_model=trained_model,
+        average=average,
+        criterion=SegmentationLoss(weights, dice_weight=options.dice_weight).to(device),
+        optimizer=optimizer,
+        scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
+        device=device,
+        precision=precision,
+        peak_lr=options.lr,
+        grad_clip=options.grad_clip,
+        ema_decay=options.ema_decay,
+    )
+
+
+def _finite_on_all_ranks(loss: torch.Tensor, context: distributed.DistributedContext) -> bool:
+    finite = torch.isfinite(loss.detach()).to(torch.float64).cpu().reshape(1)
+    if context.is_distributed:
+        # Every rank must skip together, or DDP's gradient all-reduce would hang.
+        finite = distributed.sum_across_ranks(finite, context) / context.world_size
+    return bool(finite.item() == 1.0)

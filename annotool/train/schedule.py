@@ -1,0 +1,113 @@
+"""How long a run is and how its learning rate moves: counted in optimizer steps.
+
+The learning rate warms up linearly for a bounded number of steps (5% of the run, at
+most :data:`MAX_WARMUP_STEPS`), then decays along a cosine to 1% of its peak at the last
+step. An ``--epochs`` run knows its number of steps up front. A ``--time`` run does not:
+it estimates them from the rate measured so far (validation included) and re-estimates
+after every step, so the cosine stretches over the wall-clock budget, and it stops when
+the next step and a validation would no longer fit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+WARMUP_SHARE = 0.05
+MAX_WARMUP_STEPS = 100
+"""Warm-up lasts 5% of the steps, but never more than this many: a long run must not
+crawl at a tiny learning rate for thousands of steps, nor stop early while it does."""
+FINAL_LR_FACTOR = 0.01
+"""The cosine decay ends at this fraction of the peak learning rate."""
+MEASURED_STEPS = 10
+"""A time budget fixes its warm-up length once this many steps have shown the step rate."""
+
+
+def warmup_steps(total_steps: int) -> int:
+    return max(1, min(MAX_WARMUP_STEPS, round(WARMUP_SHARE * total_steps)))
+
+
+def lr_factor(step: int, total_steps: int, warmup: int) -> float:
+    """The learning rate of optimizer step ``step`` (from 0) as a share of the peak."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return FINAL_LR_FACTOR + (1 - FINAL_LR_FACTOR) * cosine
+
+
+@dataclass
+class Budget:
+    """The length of a run (``epochs`` x ``steps_per_epoch``, or ``seconds`` of wall clock)
+    and where it stands: ``step`` optimizer steps done, ``elapsed`` seconds spent before
+    this process started (a resumed run)."""
+
+    steps_per_epoch: int
+    epochs: int
+    seconds: float | None = None
+    step: int = 0
+    elapsed: float = 0.0
+    total_steps: int = 0
+    warmup: int = MAX_WARMUP_STEPS
+    clock: Callable[[], float] = time.perf_counter
+    started: float | None = None
+    """When this process began the run (its setup counts against a time budget)."""
+    _steps_at_start: int = field(init=False)
+    _first_step_done: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
+        self._steps_at_start = self.step
+        if self.seconds is None:
+            self.total_steps = self.epochs * self.steps_per_epoch
+            self.warmup = warmup_steps(self.total_steps)
+        elif self.total_steps == 0:
+            self.total_steps = self.step + 10 * MAX_WARMUP_STEPS  # until measured
+
+    @property
+    def is_timed(self) -> bool:
+        return self.seconds is not None
+
+    def seconds_spent(self) -> float:
+        return self.elapsed + self.clock() - self.started
+
+    def lr_factor(self) -> float:
+        return lr_factor(self.step, self.total_steps, self.warmup)
+
+    def in_warmup(self) -> bool:
+        return self.step < self.warmup
+
+    def count_step(self) -> None:
+        """One optimizer step was taken; a time budget re-estimates its length."""
+        self.step += 1
+        if self.seconds is None:
+            return
+        steps_here = self.step - self._steps_at_start
+        if steps_here == 1:  # the rate is measured from here: setup and first step excluded
+            self._first_step_done = self.clock()
+            return
+        rate = (steps_here - 1) / max(self.clock() - self._first_step_done, 1e-9)
+        remaining = max(0.0, self.seconds - self.seconds_spent())
+        self.total_steps = max(self.step + 1, self.step + round(rate * remaining))
+        if steps_here == MEASURED_STEPS:
+            self.warmup = max(self.step, warmup_steps(self.total_steps))
+
+    def out_of_time(self, validation_seconds: float) -> bool:
+        """Whether another step and a validation taking ``validation_seconds`` would overrun."""
+        if self.seconds is None:
+            return False
+        steps_here = max(1, self.step - self._steps_at_start)
+        step_seconds = (self.clock() - self.started) / steps_here
+        return self.seconds_spent() + step_seconds + validation_seconds >= self.seconds
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "elapsed": self.seconds_spent(),
+            "total_steps": self.total_steps,
+            "warmup": self.warmup,
+        }

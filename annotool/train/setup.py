@@ -1,0 +1,213 @@
+"""Everything a run is made of before its first step: dataset, classes, normalization,
+class weights, working size and model config, restored from ``last.pt`` on ``--resume``."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from annotool.errors import CheckpointError, DatasetError, TrainingError
+from annotool.fileio import check_output_dir
+from annotool.stats import DatasetStats, dataset_stats, read_class_weights
+from annotool.tables import name_some
+from annotool.train import distributed
+from annotool.train.checkpoint import Checkpoint, load_checkpoint
+from annotool.train.data import Normalization
+from annotool.train.device import Precision, resolve_precision
+from annotool.train.encoders import IMAGENET_NORMALIZATION, PretrainedWeights, pretrained_weights
+from annotool.train.history import CURVES_FILE, METRICS_FILE
+from annotool.train.model import ModelConfig
+from annotool.train.options import TrainOptions
+from annotool.voc import VocLayout
+
+BEST_CHECKPOINT = "best.pt"
+LAST_CHECKPOINT = "last.pt"
+MAX_AUTO_IMAGE_SIZE = 384
+"""``--image-size auto`` shrinks photos to this long side at most (see the README's
+measurements): larger working sizes show the network less of each object per crop and
+make every step and validation slower."""
+IMAGE_SIZE_MULTIPLE = 16
+MAX_LISTED_MISSING = 5
+"""How many missing files an error message names before it only counts the rest."""
+
+
+@dataclass
+class RunSetup:
+    """The pieces a run is made of, built once by :func:`prepare`."""
+
+    layout: VocLayout
+    out_dir: Path
+    class_names: list[str]
+    train_stems: list[str]
+    val_stems: list[str]
+    normalization: Normalization
+    class_weights: list[float] | None
+    image_size: int
+    model_config: ModelConfig
+    device: torch.device
+    precision: Precision
+    resumed: Checkpoint | None
+    encoder_weights: PretrainedWeights | None
+    """Pretrained weights to start the encoder from; read by rank 0 only, since
+    DistributedDataParallel copies rank 0's weights to the other ranks."""
+
+
+def prepare(
+    options: TrainOptions,
+    device: torch.device,
+    context: distributed.DistributedContext,
+    on_message: Any,
+) -> RunSetup:
+    layout = VocLayout.open(options.dataset_dir)
+    class_names = layout.read_class_names()
+    if class_names is None:
+        raise DatasetError(
+            f"{layout.class_names_path} does not exist; it lists the classes (_background_ "
+            "first, one per line) and is written by 'annotool convert'"
+        )
+    if len(class_names) < 2:
+        raise DatasetError(
+            f"{layout.class_names_path} lists {len(class_names)} class; training needs "
+            "_background_ and at least one object class"
+        )
+    train_stems = layout.read_split("train")
+    val_stems = layout.read_split("val")
+    for split, stems in (("train", train_stems), ("val", val_stems)):
+        if not stems:
+            raise DatasetError(
+                f"{layout.split_path(split)} is empty; run 'annotool split {layout.root} "
+                "--overwrite' to assign images to train and val"
+            )
+        _check_files_exist(layout, split, stems)
+    out_dir = Path(options.out_dir)
+    resumed = None
+    if options.resume:
+        resumed = _load_resume_checkpoint(out_dir, class_names)
+    else:
+        check_output_dir(out_dir, options.overwrite)
+        if context.is_main:
+            for name in (BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, CURVES_FILE):
+                (out_dir / name).unlink(missing_ok=True)
+    precision = resolve_precision(options.precision, device)
+    encoder_weights = None
+    if resumed is not None:
+        normalization = resumed.normalization
+        class_weights = resumed.training.get("class_weights")
+        model_config = resumed.model_config
+        image_size = resumed.image_size or auto_image_size(layout, train_stems)
+        on_message(
+            f"resuming {out_dir / LAST_CHECKPOINT} after epoch {resumed.epoch} "
+            f"(best mIoU {resumed.best_miou:.4f})"
+        )
+    else:
+        stats = dataset_stats(layout, train_stems, split="train")
+        # Every train image exists (checked above), so rgb_mean and rgb_std are measured.
+        normalization = Normalization.from_dict(
+            {"mean": stats.images.rgb_mean, "std": stats.images.rgb_std}  # type: ignore[dict-item]
+        )
+        class_weights = _class_weights(options.class_weights, stats, len(class_names))
+        model_config = ModelConfig(
+            num_classes=len(class_names), width=options.width, encoder=options.encoder
+        )
+        if options.uses_pretrained_encoder:
+            # The weights expect inputs normalized as in their ImageNet training.
+            normalization = IMAGENET_NORMALIZATION
+            if context.is_main:
+                encoder_weights = pretrained_weights(options.encoder, options.encoder_weights)
+        image_size = options.image_size or auto_image_size(layout, train_stems)
+    on_message(
+        f"{len(train_stems)} train and {len(val_stems)} val images, {len(class_names)} classes; "
+        f"working size {image_size} px (long side); device {device}, precision {precision}, "
+        f"{_describe_model(model_config)}"
+        + (f" ({encoder_weights.source})" if encoder_weights is not None else "")
+        + (f", {context.world_size} processes" if context.is_distributed else "")
+    )
+    return RunSetup(
+        layout=layout,
+        out_dir=out_dir,
+        class_names=class_names,
+        train_stems=train_stems,
+        val_stems=val_stems,
+        normalization=normalization,
+        class_weights=class_weights,
+        image_size=image_size,
+        model_config=model_config,
+        device=device,
+        precision=precision,
+        resumed=resumed,
+        encoder_weights=encoder_weights,
+    )
+
+
+def _describe_model(config: ModelConfig) -> str:
+    if config.encoder == "unet":
+        return f"UNet width {config.width}"
+    return f"{config.encoder} encoder, UNet decoder width {config.width}"
+
+
+def auto_image_size(layout: VocLayout, stems: list[str]) -> int:
+    """The working size for ``--image-size auto``: the median long side of the training
+    images, at most :data:`MAX_AUTO_IMAGE_SIZE`, rounded to a multiple of 16."""
+    long_sides = []
+    for stem in stems:
+        with Image.open(layout.image_path(stem)) as image:  # reads the header only
+            long_sides.append(max(image.size))
+    median = min(statistics.median(long_sides), MAX_AUTO_IMAGE_SIZE)
+    return max(IMAGE_SIZE_MULTIPLE, round(median / IMAGE_SIZE_MULTIPLE) * IMAGE_SIZE_MULTIPLE)
+
+
+def _check_files_exist(layout: VocLayout, split: str, stems: list[str]) -> None:
+    """Fail before training, not in a DataLoader worker halfway through an epoch."""
+    missing = [
+        str(path)
+        for stem in stems
+        for path in (layout.image_path(stem), layout.class_mask_path(stem))
+        if not path.is_file()
+    ]
+    if missing:
+        raise DatasetError(
+            f"{layout.split_path(split)} lists images whose files are missing: "
+            f"{name_some(missing, MAX_LISTED_MISSING)}; "
+            f"re-run 'annotool split {layout.root} --overwrite' after changing the dataset"
+        )
+
+
+def _load_resume_checkpoint(out_dir: Path, class_names: list[str]) -> Checkpoint:
+    path = out_dir / LAST_CHECKPOINT
+    if not path.is_file():
+        raise TrainingError(
+            f"--resume needs {path}, which does not exist; start a new run without --resume"
+        )
+    checkpoint = load_checkpoint(path)
+    if checkpoint.optimizer_state is None:
+        raise CheckpointError(f"{path} holds no optimizer state, so training cannot resume")
+    if list(checkpoint.class_names) != class_names:
+        raise TrainingError(
+            f"{path} was trained on classes {list(checkpoint.class_names)} but the dataset now "
+            f"has {class_names}; start a new run with --overwrite or another --out"
+        )
+    return checkpoint
+
+
+def _class_weights(spec: str, train_stats: DatasetStats, num_classes: int) -> list[float] | None:
+    """Loss weights per class: none, median-frequency balancing (``auto``), or a stats JSON."""
+    if spec == "none":
+        return None
+    if spec == "auto":
+        weights, source = list(train_stats.class_weights.median_frequency), "annotool stats"
+    else:
+        try:
+            weights, source = list(read_class_weights(Path(spec))), spec
+        except DatasetError as error:
+            raise TrainingError(f"--class-weights {spec}: {error}") from None
+    if len(weights) != num_classes:
+        raise TrainingError(
+            f"class weights from {source} give {len(weights)} values but the dataset has "
+            f"{num_classes} classes"
+        )
+    return weights

@@ -1,0 +1,172 @@
+"""What ``annotool train`` learns in a fixed time on 2 CPU cores, run exactly as a user would.
+
+Makes a labelme dataset (see ``benchmarks/photo_sets.py`` and :mod:`annotool.synthetic`),
+then runs ``annotool convert``, ``annotool split`` (fixed seed), ``annotool train DATASET
+--out RUN --time BUDGET`` and ``annotool evaluate RUN/best.pt DATASET --split val`` as
+subprocesses, and prints best val mIoU and IoU per class, with the load of the machine.
+
+    python benchmarks/learning.py pets|boards|shapes [--time 10m] [--seed 0] [--keep DIR]
+        [--annotool-root DIR --epochs-until-killed] [-- extra 'annotool train' options]
+
+Sets: ``pets`` 8 photos of about 1000x750 with one large animal (train 6 / val 2);
+``boards`` 150 desk photos of 800x600 with four kinds of small boards (train 120 / val
+30); ``shapes`` 200 bundled synthetic shapes images (train 160 / val 40).
+
+``--annotool-root`` runs another checkout of annotool (e.g. an older commit extracted
+with ``git archive``); with ``--epochs-until-killed`` the trainer, which may predate
+``--time``, is given endless epochs without early stopping and killed when the budget is
+spent, and its best checkpoint (written atomically) is evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photo_sets import make_board_photos, make_pet_photos
+
+from annotool.synthetic import make_labelme_dataset
+
+VAL_SHARE = {"pets": "0.25", "boards": "0.2", "shapes": "0.2"}
+
+
+def make_labelme(name: str, out_dir: Path, seed: int) -> Path:
+    if name == "pets":
+        return make_pet_photos(out_dir, seed)
+    if name == "boards":
+        return make_board_photos(out_dir, seed)
+    return make_labelme_dataset(out_dir, 200, seed=seed)
+
+
+def parse_seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", choices=sorted(VAL_SHARE))
+    parser.add_argument("--time", default="10m", help="Training budget: 90s, 10m, 1h.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the data and the split.")
+    parser.add_argument("--keep", type=Path, help="Keep the data and the run here.")
+    parser.add_argument("--annotool-root", type=Path, default=Path(__file__).parents[1])
+    parser.add_argument("--epochs-until-killed", action="store_true")
+    parser.add_argument("train_options", nargs="*", help="Extra 'annotool train' options.")
+    args = parser.parse_args()
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix=f"annotool-learning-{args.dataset}-"))
+    env = {**os.environ, "PYTHONPATH": str(args.annotool_root.resolve())}
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+    def annotool(*arguments: str, timeout: float | None = None) -> str:
+        command = [sys.executable, "-m", "annotool", *arguments]
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return output + "\n[killed: time budget spent]"
+        if process.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{output}")
+        return output
+
+    try:
+        labelme = make_labelme(args.dataset, root / "labelme", args.seed)
+        dataset, run = root / "dataset", root / "run"
+        annotool(
+            "convert",
+            str(labelme),
+            str(dataset),
+            "--labels",
+            str(labelme / "labels.txt"),
+            "--no-viz",
+            "--overwrite",
+            "-q",
+        )
+        annotool(
+            "split",
+            str(dataset),
+            "--val",
+            VAL_SHARE[args.dataset],
+            "--seed",
+            str(args.seed),
+            "--overwrite",
+        )
+        budget = parse_seconds(args.time)
+        load_before = os.getloadavg()[0]
+        started = time.perf_counter()
+        if args.epochs_until_killed:
+            log = annotool(
+                "train",
+                str(dataset),
+                "--out",
+                str(run),
+                "--overwrite",
+                "--epochs",
+                "100000",
+                "--patience",
+                "0",
+                "-q",
+                *args.train_options,
+                timeout=budget,
+            )
+        else:
+            log = annotool(
+                "train",
+                str(dataset),
+                "--out",
+                str(run),
+                "--overwrite",
+                "--time",
+                args.time,
+                "-q",
+                *args.train_options,
+            )
+        seconds = time.perf_counter() - started
+        load_after = os.getloadavg()[0]
+        (root / "train.log").write_text(log)
+        annotool(
+            "evaluate",
+            str(run / "best.pt"),
+            str(dataset),
+            "--split",
+            "val",
+            "--json",
+            str(root / "scores.json"),
+            "-q",
+        )
+        scores = json.loads((root / "scores.json").read_text())
+        scores = scores.get("scores", scores)
+        lines = log.strip().splitlines()
+        print("\n".join(lines[-4:]))
+        per_class = ", ".join(f"{c['name']} {c['iou']:.3f}" for c in scores["classes"])
+        print(
+            f"{args.dataset} seed {args.seed} budget {args.time} "
+            f"({'killed' if args.epochs_until_killed else '--time'}) {' '.join(args.train_options)}"
+            f"\n  train wall {seconds:.0f} s, load average {load_before:.1f} -> {load_after:.1f}"
+            f"\n  val mIoU {scores['miou']:.4f}  IoU: {per_class}"
+        )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
