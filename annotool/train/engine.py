@@ -120,6 +120,12 @@ class Engine:
         """Mean loss and ``(C, C)`` confusion matrix of the EMA weights over the whole
         validation split, all ranks; scores are upsampled to each mask's own size."""
         model = self.average.eval()
+        if context.is_distributed:
+            # Each rank's BatchNorm statistics saw its own batches: validate (and save) them
+            # averaged over the ranks, so every rank scores the weights that rank 0 saves.
+            for buffer in model.buffers():
+                total = distributed.sum_across_ranks(buffer.detach().cpu().double(), context)
+                buffer.copy_((total / context.world_size).to(buffer.dtype))
         num_classes = model.config.num_classes
         confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64)
         loss_sum = 0.0
