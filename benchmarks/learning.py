@@ -112,33 +112,19 @@ def main() -> None:
         budget = parse_seconds(args.time)
         load_before = os.getloadavg()[0]
         started = time.perf_counter()
-        if args.epochs_until_killed:
-            log = annotool(
-                "train",
-                str(dataset),
-                "--out",
-                str(run),
-                "--overwrite",
-                "--epochs",
-                "100000",
-                "--patience",
-                "0",
-                "-q",
-                *args.train_options,
-                timeout=budget,
-            )
-        else:
-            log = annotool(
-                "train",
-                str(dataset),
-                "--out",
-                str(run),
-                "--overwrite",
-                "--time",
-                args.time,
-                "-q",
-                *args.train_options,
-            )
+        # An older trainer without --time trains endlessly and is killed when time is up.
+        length = ["--epochs", "100000", "--patience", "0"] if args.epochs_until_killed else []
+        log = annotool(
+            "train",
+            str(dataset),
+            "--out",
+            str(run),
+            "--overwrite",
+            *(length or ["--time", args.time]),
+            "-q",
+            *args.train_options,
+            timeout=budget if args.epochs_until_killed else None,
+        )
         seconds = time.perf_counter() - started
         load_after = os.getloadavg()[0]
         (root / "train.log").write_text(log)
