@@ -64,6 +64,7 @@ def main() -> None:
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix=f"annotool-learning-{args.dataset}-"))
+    root.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(args.annotool_root.resolve())}
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -76,6 +77,7 @@ def main() -> None:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            cwd=root,  # not a checkout: PYTHONPATH alone decides which annotool runs
         )
         try:
             output, _ = process.communicate(timeout=timeout)

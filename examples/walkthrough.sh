@@ -45,9 +45,9 @@ step "split it into train and val (9 + 3 images)"
 step "measure it"
 "${annotool[@]}" stats "$out/shapes-voc" --json "$out/stats.json" --plot "$out/stats.png"
 
-step "train a small UNet for a few quick epochs"
-"${annotool[@]}" train "$out/shapes-voc" --out "$out/run" --epochs 10 --batch-size 3 \
-    --size 96 --width 8 --lr 0.01 --seed 0 --device cpu --workers 0 --overwrite
+step "train a small UNet: 8 epochs of 25 steps"
+"${annotool[@]}" train "$out/shapes-voc" --out "$out/run" --epochs 8 --batch-size 4 \
+    --size 128 --width 8 --lr 0.01 --seed 0 --device cpu --workers 0 --overwrite
 
 step "predict masks with overlays"
 "${annotool[@]}" predict "$out/run/best.pt" "$out/shapes-voc/JPEGImages" \
