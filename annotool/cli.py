@@ -730,7 +730,7 @@ precision_option = click.option(
 class _TrainProgress:
     """Draws the training observer's events: a bar per epoch, then a summary line.
 
-    Implements annotool.train.loop.TrainingObserver by duck typing, so this module
+    Implements annotool.train.events.TrainingObserver by duck typing, so this module
     need not import torch.
     """
 
