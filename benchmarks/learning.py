@@ -6,16 +6,17 @@ then runs ``annotool convert``, ``annotool split`` (fixed seed), ``annotool trai
 subprocesses, and prints best val mIoU and IoU per class, with the load of the machine.
 
     python benchmarks/learning.py pets|boards|shapes [--time 10m] [--seed 0] [--keep DIR]
-        [--annotool-root DIR --epochs-until-killed] [-- extra 'annotool train' options]
+        [--annotool-root DIR --old-trainer [--old-epochs N]] [-- extra 'annotool train' options]
 
 Sets: ``pets`` 8 photos of about 1000x750 with one large animal (train 6 / val 2);
 ``boards`` 150 desk photos of 800x600 with four kinds of small boards (train 120 / val
 30); ``shapes`` 200 bundled synthetic shapes images (train 160 / val 40).
 
 ``--annotool-root`` runs another checkout of annotool (e.g. an older commit extracted
-with ``git archive``); with ``--epochs-until-killed`` the trainer, which may predate
-``--time``, is given endless epochs without early stopping and killed when the budget is
-spent, and its best checkpoint (written atomically) is evaluated.
+with ``git archive``); with ``--old-trainer`` the trainer, which may predate
+``--time``, is run with ``--epochs N`` (``--old-epochs``, its default 60 unless given;
+100000 also turns early stopping off) and killed when the budget is spent, and its best
+checkpoint (written atomically) is evaluated.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the data and the split.")
     parser.add_argument("--keep", type=Path, help="Keep the data and the run here.")
     parser.add_argument("--annotool-root", type=Path, default=Path(__file__).parents[1])
-    parser.add_argument("--epochs-until-killed", action="store_true")
+    parser.add_argument("--old-trainer", action="store_true")
+    parser.add_argument("--old-epochs", type=int, default=60)
     parser.add_argument("train_options", nargs="*", help="Extra 'annotool train' options.")
     args = parser.parse_args()
 
@@ -115,7 +117,9 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         started = time.perf_counter()
         # An older trainer without --time trains endlessly and is killed when time is up.
-        length = ["--epochs", "100000", "--patience", "0"] if args.epochs_until_killed else []
+        length = ["--epochs", str(args.old_epochs)] if args.old_trainer else []
+        if args.old_trainer and args.old_epochs >= 100000:
+            length += ["--patience", "0"]
         log = annotool(
             "train",
             str(dataset),
@@ -125,7 +129,7 @@ def main() -> None:
             *(length or ["--time", args.time]),
             "-q",
             *args.train_options,
-            timeout=budget if args.epochs_until_killed else None,
+            timeout=budget if args.old_trainer else None,
         )
         seconds = time.perf_counter() - started
         load_after = os.getloadavg()[0]
@@ -145,9 +149,10 @@ def main() -> None:
         lines = log.strip().splitlines()
         print("\n".join(lines[-4:]))
         per_class = ", ".join(f"{c['name']} {c['iou']:.3f}" for c in scores["classes"])
+        how = f"--epochs {args.old_epochs}, killed at the budget" if args.old_trainer else "--time"
         print(
-            f"{args.dataset} seed {args.seed} budget {args.time} "
-            f"({'killed' if args.epochs_until_killed else '--time'}) {' '.join(args.train_options)}"
+            f"{args.dataset} seed {args.seed} budget {args.time} ({how}) "
+            f"{' '.join(args.train_options)}"
             f"\n  train wall {seconds:.0f} s, load average {load_before:.1f} -> {load_after:.1f}"
             f"\n  val mIoU {scores['miou']:.4f}  IoU: {per_class}"
         )
