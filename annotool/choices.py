@@ -1,6 +1,6 @@
 """The choices of the model options (device, precision, encoder), importable without torch.
 
-``cli.py`` shows them in ``--help`` and validates them before torch is imported;
+The CLI (``annotool.cli``) shows them in ``--help`` and validates them before torch is imported;
 ``annotool.train`` resolves them. Keeping them here gives both one list to agree on.
 """
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from labelme_factory import make_dataset
+from PIL import Image
 
 from annotool import cli
 from annotool.check import AnnotationFiles
@@ -141,14 +142,14 @@ def test_annotation_vanishing_mid_run_is_named(
 ) -> None:
     annotations = make_dataset(tmp_path / "in", count=2)
     vanishing = sorted(annotations.glob("*.json"))[1]
-    real_find = cli.find_annotation_files
+    real_find = cli.common.find_annotation_files
 
     def find_then_lose_one(*args: object, **kwargs: object) -> AnnotationFiles:
         found = real_find(*args, **kwargs)
         vanishing.unlink()
         return found
 
-    monkeypatch.setattr(cli, "find_annotation_files", find_then_lose_one)
+    monkeypatch.setattr(cli.common, "find_annotation_files", find_then_lose_one)
     out = tmp_path / "out"
     result = invoke("convert", annotations, out, "--labels", annotations / "labels.txt", "-q")
     assert_clean_failure(result, f"{vanishing}: cannot read the file: No such file or directory")
@@ -248,6 +249,29 @@ def test_interruption_prints_one_line_and_exits_130(
         command()
     assert exit_info.value.code == 130
     assert capsys.readouterr().err == f"{message}\n"
+
+
+def test_ctrl_c_in_masks_to_labelme_says_the_files_written_are_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """masks-to-labelme writes one file at a time: "nothing was written" would be wrong."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.annotations, "masks_to_labelme", interrupted)
+    masks, images = tmp_path / "masks", tmp_path / "images"
+    masks.mkdir()
+    images.mkdir()
+    Image.new("L", (4, 3)).save(masks / "a.png")
+    Image.new("RGB", (4, 3)).save(images / "a.png")
+    out = tmp_path / "out"
+    result = invoke("masks-to-labelme", masks, images, out, "--labels", "_background_,cat", "-q")
+    assert result.exit_code == 130
+    assert result.output == (
+        f"Interrupted; the labelme files written to {out} so far are complete (each file is "
+        "written whole); the others were not written.\n"
+    )
 
 
 def test_ctrl_c_stops_a_parallel_conversion_cleanly(tmp_path: Path) -> None:

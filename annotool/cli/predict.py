@@ -1,0 +1,154 @@
+"""``annotool predict``: masks or labelme JSON from a trained model (imports torch when it runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from annotool.cli.common import (
+    device_option,
+    interrupted_file_by_file,
+    min_area_option,
+    precision_option,
+    progress_bar,
+    quiet_option,
+    report_failures,
+    reports_errors,
+    shape_type_option,
+    tolerance_option,
+)
+from annotool.labelme_write import (
+    PREDICTED_MIN_AREA,
+    ExistingPolicy,
+    LabelmeOutput,
+    ShapeOptions,
+    ShapeType,
+)
+from annotool.polygons import MAX_OVERLAP, TraceOptions
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument(
+    "inputs", nargs=-1, required=True, metavar="INPUT...", type=click.Path(path_type=Path)
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the masks <stem>.png (and overlays <stem>_overlay.jpg); with "
+    "--labelme, for the JSON files (default there: beside each image).",
+)
+@click.option("--overlay", is_flag=True, help="Also write each mask blended over its photo.")
+@click.option(
+    "--labelme",
+    is_flag=True,
+    help="Write labelme JSON <stem>.json with the predicted shapes instead of masks, "
+    "ready to correct in labelme. An existing JSON is left alone.",
+)
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="With --labelme: add predicted regions to an existing JSON where they do not "
+    f"overlap its shapes (at most {MAX_OVERLAP:.0%} of a region's pixels); its shapes stay.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="With --labelme: replace an existing JSON (its shapes are lost).",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(min=0, max=1),
+    default=0.0,
+    show_default=True,
+    help="With --labelme: drop regions whose mean predicted probability is lower.",
+)
+@tolerance_option
+@min_area_option(PREDICTED_MIN_AREA)
+@shape_type_option
+@device_option
+@precision_option
+@quiet_option
+@reports_errors
+def predict(
+    checkpoint: Path,
+    inputs: tuple[Path, ...],
+    out_dir: Path | None,
+    overlay: bool,
+    labelme: bool,
+    merge: bool,
+    overwrite: bool,
+    min_confidence: float,
+    tolerance: float,
+    min_area: int,
+    shape_type: ShapeType,
+    device: str,
+    precision: str,
+    quiet: bool,
+) -> None:
+    """Segment images with a trained CHECKPOINT (best.pt or last.pt).
+
+    INPUT is an image or a folder of images. Each mask is a palettized PNG of class ids
+    at the image's own size (EXIF orientation applied). With --labelme, each image gets
+    a labelme JSON instead, whose shapes say they were predicted and how sure the model
+    was. An image that cannot be read is named at the end (exit 1); the others are
+    done. Needs the train extra.
+    """
+    labelme_output = _labelme_output(
+        labelme, out_dir, overlay, merge, overwrite, min_confidence, tolerance, min_area, shape_type
+    )
+    from annotool.train.predict import Predictor, collect_images, predict_images  # torch
+
+    images = collect_images(inputs)
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, precision=precision)
+    what = "masks" if labelme_output is None else "labelme files"
+    where = f"to {out_dir}" if out_dir is not None else "beside the images"
+    with (
+        interrupted_file_by_file(what, where),
+        progress_bar(len(images), "Predicting", quiet) as progress,
+    ):
+        report = predict_images(
+            predictor, images, out_dir, overlay=overlay, labelme=labelme_output, progress=progress
+        )
+    click.echo(f"Wrote {len(report.written)} {what} {where}")
+    if labelme_output is not None and report.skipped:
+        click.echo(
+            f"Skipped {len(report.skipped)} images that already have a labelme JSON "
+            "(--merge adds predictions to them, --overwrite replaces them)"
+        )
+    report_failures(report.failed, len(images), "images")
+
+
+def _labelme_output(
+    labelme: bool,
+    out_dir: Path | None,
+    overlay: bool,
+    merge: bool,
+    overwrite: bool,
+    min_confidence: float,
+    tolerance: float,
+    min_area: int,
+    shape_type: ShapeType,
+) -> LabelmeOutput | None:
+    """The LabelmeOutput that predict's options ask for (None: masks), after checking
+    that they go together."""
+    if not labelme:
+        given = [name for name, on in (("--merge", merge), ("--overwrite", overwrite)) if on]
+        if min_confidence > 0:
+            given.append("--min-confidence")
+        if given:
+            needs = "needs" if len(given) == 1 else "need"
+            raise click.UsageError(f"{' and '.join(given)} {needs} --labelme")
+        if out_dir is None:
+            raise click.UsageError("give --out for the masks (or --labelme to write labelme JSON)")
+        return None
+    if merge and overwrite:
+        raise click.UsageError("--merge and --overwrite exclude each other")
+    if overlay:
+        raise click.UsageError("--overlay goes with masks, not with --labelme")
+    trace = TraceOptions(tolerance=tolerance, min_area=min_area, min_confidence=min_confidence)
+    existing: ExistingPolicy = "merge" if merge else "overwrite" if overwrite else "skip"
+    return LabelmeOutput(shapes=ShapeOptions(trace, shape_type), existing=existing)
