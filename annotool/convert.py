@@ -9,7 +9,6 @@ every file is reported.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,7 +26,7 @@ from annotool.progress import ProgressCallback
 from annotool.rasterize import rasterize
 from annotool.tables import text_table
 from annotool.visualize import grayscale, overlay_jpeg
-from annotool.voc import VocLayout, label_png_bytes, mask_values
+from annotool.voc import VocLayout, label_png_bytes, mask_values, npy_bytes
 from annotool.voc import jpeg_bytes as encode_jpeg
 
 JPEG_QUALITY = 95
@@ -194,9 +193,9 @@ def write_example(
             names = [str(instance) for instance in range(int(object_label.max()) + 1)]
             write_staged(layout.object_viz_path(stem), overlay_jpeg(object_label, gray, names))
     if options.npy:
-        write_staged(layout.class_npy_path(stem), _npy_bytes(class_label))
+        write_staged(layout.class_npy_path(stem), npy_bytes(class_label))
         if options.objects:
-            write_staged(layout.object_npy_path(stem), _npy_bytes(object_label))
+            write_staged(layout.object_npy_path(stem), npy_bytes(object_label))
     counts = np.bincount(class_values.ravel(), minlength=IGNORE_ID + 1)
     return np.concatenate(([counts[IGNORE_ID]], counts[: labels.num_classes])).astype(np.int64)
 
@@ -205,14 +204,6 @@ def _image_size(annotation: Annotation) -> tuple[int, int]:
     if annotation.image_size is None:
         raise AnnotoolError(f"{annotation.path}: the image size is unknown")
     return annotation.image_size
-
-
-def _npy_bytes(array: NDArray[np.int32]) -> bytes:
-    # Encoded in memory and written like every other output: np.save to a file reports
-    # a full disk as an OSError without errno ("N requested and M written").
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 def format_pixel_shares(result: ConvertResult) -> str:

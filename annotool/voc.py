@@ -307,6 +307,12 @@ def write_label_png(path: Path, label: NDArray[np.integer]) -> None:
     atomic_write(path, lambda stream: stream.write(data))
 
 
-def write_npy(path: Path, array: NDArray[np.generic]) -> None:
-    """Atomically write ``array`` in NumPy ``.npy`` format."""
-    atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False))
+def npy_bytes(array: NDArray[np.generic]) -> bytes:
+    """Encode ``array`` in NumPy ``.npy`` format.
+
+    Encoded in memory and written like every other output: ``np.save`` to a file reports
+    a full disk as an OSError without errno ("N requested and M written").
+    """
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()

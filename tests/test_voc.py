@@ -19,9 +19,9 @@ from annotool.voc import (
     OBJECT_DIR,
     VocLayout,
     label_png_bytes,
+    npy_bytes,
     read_label_png,
     write_label_png,
-    write_npy,
 )
 
 
@@ -253,10 +253,11 @@ def test_write_label_png_refusal_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_write_npy_round_trip(tmp_path: Path) -> None:
+def test_npy_bytes_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "SegmentationClassNpy" / "a.npy"
     label = np.array([[-1, 0], [3, 300]], dtype=np.int32)
-    write_npy(path, label)
+    path.parent.mkdir()
+    path.write_bytes(npy_bytes(label))
     loaded = np.load(path, allow_pickle=False)
     assert loaded.dtype == np.int32
     np.testing.assert_array_equal(loaded, label)
