@@ -4,8 +4,10 @@ annotool trains channels-last in the precision ``--precision auto`` picks (fp32 
 CPU has AMX, see annotool.train.device); the baseline is the same UNet in fp32, NCHW, no
 autocast; bf16 autocast + channels_last is measured too. All run the same UNet (width 32
 by default) on random 256x256 batches of 8 in one process, taking turns step by step so
-that a busy machine slows them alike. FLOPs are counted with
-``torch.utils.flop_counter.FlopCounterMode`` (forward + backward, multiply-add = 2 FLOPs).
+that a busy machine slows them alike; last comes annotool's default model, the same UNet
+behind a stride-2 stem (``--full-resolution`` turns it off), in annotool's precision.
+FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (forward + backward,
+multiply-add = 2 FLOPs).
 
     python benchmarks/bench_train.py [--steps 6] [--width 32] [--size 256] [--batch 8]
 
@@ -31,10 +33,12 @@ from annotool.train.model import ModelConfig, UNet, build_model
 NUM_CLASSES = 4
 
 
-def make_step(width: int, precision: str, channels_last: bool, foreach: bool = False):
+def make_step(
+    width: int, precision: str, channels_last: bool, foreach: bool = False, stem_stride: int = 1
+):
     """A closure running one AdamW training step (``foreach`` as annotool's trainer uses)."""
     torch.manual_seed(0)
-    model = UNet(ModelConfig(num_classes=NUM_CLASSES, width=width))
+    model = UNet(ModelConfig(num_classes=NUM_CLASSES, width=width, stem_stride=stem_stride))
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=foreach)
@@ -55,9 +59,12 @@ def make_step(width: int, precision: str, channels_last: bool, foreach: bool = F
     return step
 
 
-def count_flops(width: int, size: int, batch: int, encoder: str = "unet") -> float:
+def count_flops(
+    width: int, size: int, batch: int, encoder: str = "unet", stem_stride: int = 1
+) -> float:
     """FLOPs of one forward + backward pass of the model on ``batch`` images."""
-    model = build_model(ModelConfig(num_classes=NUM_CLASSES, width=width, encoder=encoder))
+    config = ModelConfig(NUM_CLASSES, width=width, encoder=encoder, stem_stride=stem_stride)
+    model = build_model(config)
     images = torch.randn(batch, 3, size, size)
     targets = torch.randint(0, NUM_CLASSES, (batch, size, size))
     counter = FlopCounterMode(display=False)
@@ -78,6 +85,10 @@ def measure(args: argparse.Namespace) -> None:
         variants["bf16 autocast + channels_last"] = make_step(args.width, "bf16", True)
     if args.all_variants:
         variants["bf16 autocast (NCHW)"] = make_step(args.width, "bf16", channels_last=False)
+    default_model = f"annotool default: stride-2 stem, {annotool_precision}"
+    variants[default_model] = make_step(
+        args.width, annotool_precision, channels_last=True, foreach=True, stem_stride=2
+    )
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(args.batch, 3, args.size, args.size, generator=generator)
     targets = torch.randint(0, NUM_CLASSES, (args.batch, args.size, args.size), generator=generator)
@@ -89,12 +100,16 @@ def measure(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             step(images, targets)
             times[name].append(time.perf_counter() - started)
-    flops_per_image = count_flops(args.width, args.size, 1)
+    flops = {name: count_flops(args.width, args.size, 1) for name in variants}
+    flops[default_model] = count_flops(args.width, args.size, 1, stem_stride=2)
     print(
         f"UNet width {args.width}, {args.size}x{args.size}, batch {args.batch}, "
         f"{torch.get_num_threads()} threads, AMX bf16: {cpu_has_fast_bf16()}"
     )
-    print(f"forward + backward: {flops_per_image / 1e9:.1f} GFLOP per image")
+    print(
+        f"forward + backward: {flops[next(iter(variants))] / 1e9:.1f} GFLOP per image "
+        f"({flops[default_model] / 1e9:.1f} with the stride-2 stem)"
+    )
     baseline = None
     for name, samples in times.items():
         seconds = statistics.median(samples)
@@ -102,7 +117,7 @@ def measure(args: argparse.Namespace) -> None:
         baseline = baseline or images_per_s
         print(
             f"{name:32s} {images_per_s:6.2f} images/s  "
-            f"{images_per_s * flops_per_image / 1e9:6.1f} GFLOP/s  "
+            f"{images_per_s * flops[name] / 1e9:6.1f} GFLOP/s  "
             f"{images_per_s / baseline:4.2f}x  (median of {len(samples)} steps "
             f"{seconds:.2f} s, min {min(samples):.2f} s)"
         )

@@ -45,8 +45,8 @@ step "split it into train and val (9 + 3 images)"
 step "measure it"
 "${annotool[@]}" stats "$out/shapes-voc" --json "$out/stats.json" --plot "$out/stats.png"
 
-step "train a small UNet: 8 epochs of 25 steps"
-"${annotool[@]}" train "$out/shapes-voc" --out "$out/run" --epochs 8 --batch-size 4 \
+step "train a small UNet: 16 epochs of 25 steps"
+"${annotool[@]}" train "$out/shapes-voc" --out "$out/run" --epochs 16 --batch-size 4 \
     --size 128 --width 8 --lr 0.01 --seed 0 --device cpu --workers 0 --overwrite
 
 step "predict masks with overlays"

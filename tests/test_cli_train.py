@@ -132,6 +132,13 @@ def test_pretrained_needs_a_resnet_encoder(tmp_path: Path) -> None:
     )
 
 
+def test_full_resolution_needs_the_unet(tmp_path: Path) -> None:
+    arguments = ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--full-resolution"]
+    result = CliRunner().invoke(main, [*arguments, "--encoder", "resnet34"])
+    assert result.exit_code == 1
+    assert "--full-resolution applies to --encoder unet" in result.output
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_train_says_where_the_checkpoint_is_and_how_to_resume(
     tmp_path: Path,

@@ -10,7 +10,11 @@ import torch
 from train_fixtures import make_dataset, one_torch_thread  # noqa: F401
 
 from annotool.evaluate import evaluate_model
-from annotool.train.distributed import DistributedContext, context_from_environment
+from annotool.train.distributed import (
+    DistributedContext,
+    context_from_environment,
+    process_group_backend,
+)
 from annotool.train.predict import Predictor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -76,3 +80,8 @@ def test_environment_without_torchrun_means_a_single_process(
         1,
         False,
     )
+
+
+def test_gpu_ranks_sum_cpu_tensors_over_gloo_beside_nccl() -> None:
+    assert process_group_backend(torch.device("cuda", 0)) == "cpu:gloo,cuda:nccl"
+    assert process_group_backend(torch.device("cpu")) == "gloo"

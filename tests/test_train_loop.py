@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from train_fixtures import CLASS_NAMES, make_dataset, one_torch_thread  # noqa: F401
+from train_fixtures import CLASS_NAMES, make_dataset, one_torch_thread, tiny_options  # noqa: F401
 
 import annotool
 from annotool.errors import DatasetError, EncoderWeightsError, OutputExistsError, TrainingError
@@ -17,26 +16,8 @@ from annotool.train import loop
 from annotool.train.checkpoint import load_checkpoint
 from annotool.train.encoders import IMAGENET_NORMALIZATION, ResNetEncoder
 from annotool.train.loop import EpochResult, TrainingObserver, train
-from annotool.train.options import TrainOptions
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _options(tmp_path: Path, **changes: object) -> TrainOptions:
-    options = TrainOptions(
-        dataset_dir=tmp_path / "data",
-        out_dir=tmp_path / "run",
-        epochs=2,
-        batch_size=2,
-        size=32,
-        width=4,
-        lr=1e-2,
-        precision="fp32",
-        device="cpu",
-        workers=0,
-        min_epoch_steps=1,
-    )
-    return replace(options, **changes)
 
 
 class _StopAfterEpoch(TrainingObserver):
@@ -52,7 +33,7 @@ class _StopAfterEpoch(TrainingObserver):
 
 def test_two_epochs_lower_the_loss_and_write_a_safe_checkpoint(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
-    result = train(_options(tmp_path))
+    result = train(tiny_options(tmp_path))
 
     assert [row["epoch"] for row in result.history] == [1, 2]
     assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
@@ -75,12 +56,12 @@ def test_two_epochs_lower_the_loss_and_write_a_safe_checkpoint(tmp_path: Path) -
 
 def test_resume_continues_from_the_saved_epoch_as_if_never_stopped(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
-    uninterrupted = train(_options(tmp_path, out_dir=tmp_path / "straight"))
+    uninterrupted = train(tiny_options(tmp_path, out_dir=tmp_path / "straight"))
     with pytest.raises(KeyboardInterrupt):
-        train(_options(tmp_path), _StopAfterEpoch(1))
+        train(tiny_options(tmp_path), _StopAfterEpoch(1))
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["epoch"] == 1
 
-    resumed = train(_options(tmp_path, resume=True))
+    resumed = train(tiny_options(tmp_path, resume=True))
 
     assert [row["epoch"] for row in resumed.history] == [1, 2]
     assert resumed.history[1]["train_loss"] == pytest.approx(
@@ -97,26 +78,26 @@ def test_a_used_run_directory_needs_resume_or_overwrite(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("earlier run")
     with pytest.raises(OutputExistsError, match="--overwrite"):
-        train(_options(tmp_path))
+        train(tiny_options(tmp_path))
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
     with pytest.raises(TrainingError, match=r"last\.pt.*does not exist"):
-        train(_options(tmp_path, resume=True))
+        train(tiny_options(tmp_path, resume=True))
 
 
 def test_missing_split_files_point_to_annotool_split(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data", split=False)
     with pytest.raises(DatasetError, match="run 'annotool split"):
-        train(_options(tmp_path))
+        train(tiny_options(tmp_path))
 
 
 def test_missing_class_names_are_explained(tmp_path: Path) -> None:
     layout = make_dataset(tmp_path / "data")
     layout.class_names_path.unlink()
     with pytest.raises(DatasetError, match=r"class_names\.txt does not exist"):
-        train(_options(tmp_path))
+        train(tiny_options(tmp_path))
 
 
 def test_class_weights_file_must_match_the_classes(tmp_path: Path) -> None:
@@ -124,12 +105,12 @@ def test_class_weights_file_must_match_the_classes(tmp_path: Path) -> None:
     weights = tmp_path / "stats.json"
     weights.write_text(json.dumps({"class_weights": {"median_frequency": [1.0, 2.0]}}))
     with pytest.raises(TrainingError, match="give 2 values but the dataset has 3 classes"):
-        train(_options(tmp_path, class_weights=str(weights)))
+        train(tiny_options(tmp_path, class_weights=str(weights)))
 
 
 def test_auto_class_weights_come_from_the_training_split(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
-    train(_options(tmp_path, epochs=1, class_weights="auto"))
+    train(tiny_options(tmp_path, epochs=1, class_weights="auto"))
     training = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training"]
     weights = training["class_weights"]
     assert len(weights) == 3
@@ -140,7 +121,7 @@ def test_split_entries_without_files_are_reported_before_training(tmp_path: Path
     layout = make_dataset(tmp_path / "data")
     layout.image_path(layout.read_split("train")[0]).unlink()
     with pytest.raises(DatasetError, match=r"lists images whose files are missing: .*scene_00"):
-        train(_options(tmp_path))
+        train(tiny_options(tmp_path))
 
 
 def test_training_stops_after_patience_epochs_without_improvement(
@@ -150,7 +131,7 @@ def test_training_stops_after_patience_epochs_without_improvement(
     unchanging = scores_from_confusion(np.eye(3, dtype=np.int64), CLASS_NAMES)
     monkeypatch.setattr(loop, "scores_from_confusion", lambda confusion, names: unchanging)
 
-    result = train(_options(tmp_path, epochs=5, patience=2))  # 1 warm-up step
+    result = train(tiny_options(tmp_path, epochs=5, patience=2))  # 1 warm-up step
 
     assert result.stopped_early
     assert (result.best_epoch, result.last_epoch) == (1, 3)
@@ -179,7 +160,7 @@ def test_a_resnet_encoder_starts_from_local_weights_with_imagenet_normalization(
     make_dataset(tmp_path / "data")
     weights = _resnet18_weights_file(tmp_path / "resnet18.pth")
     observer = _Messages()
-    options = _options(tmp_path, encoder="resnet18", encoder_weights=weights, epochs=1)
+    options = tiny_options(tmp_path, encoder="resnet18", encoder_weights=weights, epochs=1)
     train(options, observer)
 
     checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
@@ -196,7 +177,7 @@ def test_a_resnet_encoder_starts_from_local_weights_with_imagenet_normalization(
 
 def test_without_pretrained_weights_the_dataset_normalizes(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
-    train(_options(tmp_path, encoder="resnet18", epochs=1))
+    train(tiny_options(tmp_path, encoder="resnet18", epochs=1))
     checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
     assert checkpoint.model_config.encoder == "resnet18"
     assert checkpoint.normalization != IMAGENET_NORMALIZATION
@@ -205,7 +186,7 @@ def test_without_pretrained_weights_the_dataset_normalizes(tmp_path: Path) -> No
 def test_weights_that_do_not_fit_fail_before_training(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
     weights = _resnet18_weights_file(tmp_path / "resnet18.pth")
-    options = _options(tmp_path, encoder="resnet34", encoder_weights=weights)
+    options = tiny_options(tmp_path, encoder="resnet34", encoder_weights=weights)
     with pytest.raises(EncoderWeightsError, match=r"resnet18.pth does not fit.*missing: layer1\.2"):
         train(options)
     assert not (tmp_path / "run" / "last.pt").exists()
@@ -217,20 +198,37 @@ def test_weights_that_do_not_fit_fail_before_training(tmp_path: Path) -> None:
         ({"pretrained": True}, "--pretrained needs an encoder with ImageNet weights"),
         ({"encoder_weights": Path("w.pth")}, "--encoder-weights needs an encoder"),
         ({"encoder": "vgg"}, "unknown --encoder 'vgg'"),
+        (
+            {"encoder": "resnet18", "full_resolution": True},
+            "--full-resolution applies to --encoder unet",
+        ),
     ],
 )
 def test_encoder_options_that_cannot_work_are_refused(
     tmp_path: Path, changes: dict[str, object], message: str
 ) -> None:
     with pytest.raises(TrainingError, match=message):
-        train(_options(tmp_path, **changes))
+        train(tiny_options(tmp_path, **changes))
+
+
+@pytest.mark.parametrize(("full_resolution", "stem_stride"), [(False, 2), (True, 1)])
+def test_the_unet_works_at_half_resolution_unless_asked_for_full(
+    tmp_path: Path, full_resolution: bool, stem_stride: int
+) -> None:
+    make_dataset(tmp_path / "data")
+    train(tiny_options(tmp_path, epochs=1, full_resolution=full_resolution))
+    checkpoint = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert checkpoint["model_config"]["stem_stride"] == stem_stride
+    assert any(name.startswith("stem.") for name in checkpoint["model_state"]) == (
+        not full_resolution
+    )
 
 
 def test_checkpoints_hold_the_averaged_weights_for_predict_and_the_raw_ones_for_resume(
     tmp_path: Path,
 ) -> None:
     make_dataset(tmp_path / "data")
-    train(_options(tmp_path, epochs=2, ema_decay=0.9))
+    train(tiny_options(tmp_path, epochs=2, ema_decay=0.9))
     checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     averaged, raw = checkpoint["model_state"], checkpoint["training_weights"]
     assert averaged.keys() == raw.keys()
@@ -242,7 +240,7 @@ def test_checkpoints_hold_the_averaged_weights_for_predict_and_the_raw_ones_for_
 
 def test_without_averaging_the_saved_weights_are_the_trained_ones(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
-    train(_options(tmp_path, epochs=1, ema_decay=0.0))
+    train(tiny_options(tmp_path, epochs=1, ema_decay=0.0))
     checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     for name, tensor in checkpoint["training_weights"].items():
         assert torch.equal(checkpoint["model_state"][name], tensor), name
@@ -252,7 +250,7 @@ def test_a_time_budget_ends_on_time_with_the_best_checkpoint_saved(tmp_path: Pat
     import matplotlib.figure  # noqa: F401  (its first import alone could spend the budget)
 
     make_dataset(tmp_path / "data")
-    result = train(_options(tmp_path, time_budget=6.0, epochs=1))
+    result = train(tiny_options(tmp_path, time_budget=6.0, epochs=1))
 
     assert result.seconds <= 6.0 + 1.0  # the last save may overrun slightly
     assert result.last_epoch >= 2  # not bound by epochs=1
@@ -264,6 +262,25 @@ def test_a_time_budget_ends_on_time_with_the_best_checkpoint_saved(tmp_path: Pat
     assert result.history[-1]["lr"] < 0.5 * 1e-2
 
 
+def test_a_resumed_time_budget_spends_only_the_time_left(tmp_path: Path) -> None:
+    import matplotlib.figure  # noqa: F401  (its first import alone could spend the budget)
+
+    make_dataset(tmp_path / "data")
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_options(tmp_path, time_budget=8.0), _StopAfterEpoch(1))
+    interrupted = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["scheduler_state"]
+    assert 0 < interrupted["elapsed"] < 8.0
+
+    result = train(tiny_options(tmp_path, time_budget=8.0, resume=True))
+
+    assert result.seconds <= 8.0 - interrupted["elapsed"] + 1.0
+    assert [row["epoch"] for row in result.history][:2] == [1, 2]
+    assert result.history[1]["step"] > interrupted["step"]  # steps go on from the saved count
+    resumed = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["scheduler_state"]
+    assert resumed["elapsed"] <= 8.0 + 1.0
+    assert resumed["warmup_measured"]
+
+
 def test_early_stopping_never_fires_during_warm_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -272,12 +289,12 @@ def test_early_stopping_never_fires_during_warm_up(
     monkeypatch.setattr(loop, "scores_from_confusion", lambda confusion, names: unchanging)
     # 100 epochs of 3 steps: warm-up is 15 steps, the first 5 epochs. The validations
     # within it do not count; those after epochs 5 and 6 do.
-    result = train(_options(tmp_path, epochs=100, patience=2))
+    result = train(tiny_options(tmp_path, epochs=100, patience=2))
     assert result.stopped_early
     assert result.best_epoch == 1 and result.last_epoch == 6
 
 
 def test_an_epoch_of_a_small_dataset_makes_at_least_the_minimum_of_steps(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")  # 6 training images, batches of 2: 3 steps per pass
-    result = train(_options(tmp_path, epochs=1, min_epoch_steps=5))
+    result = train(tiny_options(tmp_path, epochs=1, min_epoch_steps=5))
     assert result.history[-1]["step"] == 5

@@ -12,13 +12,16 @@ from annotool.train.model import ModelConfig, ResNetUNet, UNet, build_model, pad
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.mark.parametrize("stem_stride", [1, 2])
 @pytest.mark.parametrize(
     ("height", "width"),
     [(257, 301), (16, 16), (5, 7)],
     ids=["odd-257x301", "multiple-of-16", "smaller-than-padding"],
 )
-def test_logits_have_the_input_size_and_one_channel_per_class(height: int, width: int) -> None:
-    model = UNet(ModelConfig(num_classes=3, width=4)).eval()
+def test_logits_have_the_input_size_and_one_channel_per_class(
+    height: int, width: int, stem_stride: int
+) -> None:
+    model = UNet(ModelConfig(num_classes=3, width=4, stem_stride=stem_stride)).eval()
     with torch.no_grad():
         logits = model(torch.randn(2, 3, height, width))
     assert logits.shape == (2, 3, height, width)
@@ -45,8 +48,34 @@ def test_width_sets_the_channels_of_each_level() -> None:
 
 
 def test_config_round_trips_through_a_dict() -> None:
-    config = ModelConfig(num_classes=5, width=12)
+    config = ModelConfig(num_classes=5, width=12, stem_stride=2)
     assert ModelConfig.from_dict(config.to_dict()) == config
+
+
+def test_a_stride_2_stem_runs_the_unet_at_half_the_resolution() -> None:
+    model = UNet(ModelConfig(num_classes=2, width=4, stem_stride=2)).eval()
+    seen: list[tuple[int, ...]] = []
+    model.encoders[0].register_forward_hook(lambda _module, _in, out: seen.append(out.shape))
+    with torch.no_grad():
+        logits = model(torch.randn(1, 3, 64, 96))
+    assert seen == [(1, 4, 32, 48)]
+    assert logits.shape == (1, 2, 64, 96)
+    assert model.config.size_multiple == 32
+    assert {"stem.0.weight", "stem.1.running_mean"} <= set(model.state_dict())
+
+
+def test_checkpoints_from_before_the_stem_build_the_full_resolution_unet() -> None:
+    """Their configs have no ``stem_stride`` and their weights no ``stem.*``."""
+    config = ModelConfig.from_dict({"num_classes": 3, "width": 4, "depth": 4, "in_channels": 3})
+    assert config.stem_stride == 1
+    model = UNet(config)
+    assert not any(name.startswith("stem.") for name in model.state_dict())
+    assert model.encoders[0][0].in_channels == 3
+
+
+def test_a_stem_stride_other_than_1_or_2_is_refused() -> None:
+    with pytest.raises(DatasetError, match="stem stride is 1 or 2, not 4"):
+        UNet(ModelConfig(num_classes=2, stem_stride=4))
 
 
 def test_a_single_class_is_refused() -> None:

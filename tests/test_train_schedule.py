@@ -77,3 +77,31 @@ def test_a_resumed_time_budget_counts_the_time_already_spent() -> None:
         steps_per_epoch=25, epochs=60, seconds=100.0, step=150, elapsed=99.0, clock=_Clock()
     )
     assert budget.out_of_time(validation_seconds=1.0)
+
+
+def test_a_resumed_time_budget_keeps_the_warm_up_it_measured() -> None:
+    clock = _Clock()
+    budget = Budget(
+        steps_per_epoch=25,
+        epochs=60,
+        seconds=100.0,
+        step=150,
+        elapsed=50.0,
+        warmup=10,
+        warmup_measured=True,
+        clock=clock,
+    )
+    for _ in range(2 * schedule.MEASURED_STEPS):
+        clock.now += 0.5
+        budget.count_step()
+    assert budget.warmup == 10  # measured before the interruption: the cosine goes on
+    assert budget.lr_factor() < 1.0 and not budget.in_warmup()
+
+
+def test_a_time_budget_resumed_before_measuring_measures_its_warm_up() -> None:
+    clock = _Clock()
+    budget = Budget(steps_per_epoch=25, epochs=60, seconds=100.0, step=3, clock=clock)
+    for _ in range(schedule.MEASURED_STEPS):
+        clock.now += 0.5
+        budget.count_step()
+    assert budget.warmup_measured and budget.warmup == budget.step  # 13: never ends in the past

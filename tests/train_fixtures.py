@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 from annotool.train.checkpoint import Checkpoint, default_palette, save_checkpoint
 from annotool.train.data import Normalization
 from annotool.train.model import ModelConfig, build_model
+from annotool.train.options import TrainOptions
 from annotool.voc import VocLayout, write_label_png
 
 CLASS_NAMES = ("_background_", "box", "bar")
@@ -28,6 +30,24 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def tiny_options(tmp_path: Path, **changes: object) -> TrainOptions:
+    """Options for a quick CPU run on ``make_dataset(tmp_path / "data")``."""
+    options = TrainOptions(
+        dataset_dir=tmp_path / "data",
+        out_dir=tmp_path / "run",
+        epochs=2,
+        batch_size=2,
+        size=32,
+        width=4,
+        lr=1e-2,
+        precision="fp32",
+        device="cpu",
+        workers=0,
+        min_epoch_steps=1,
+    )
+    return replace(options, **changes)
 
 
 def scene(

@@ -144,9 +144,12 @@ class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self._cached_bytes = 0
         self.set_epoch(0)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the crops of ``epoch``; call before creating the epoch's iterator."""
+    def set_epoch(self, epoch: int, samples_per_epoch: int | None = None) -> None:
+        """Choose the crops of ``epoch`` (``samples_per_epoch`` of them, never fewer than
+        the images; default: as before); call before creating the epoch's iterator."""
         self.epoch = epoch
+        if samples_per_epoch is not None:
+            self.samples_per_epoch = max(samples_per_epoch, len(self.stems))
         rng = np.random.default_rng([self.seed, epoch])
         rounds = math.ceil(self.samples_per_epoch / len(self.stems))
         order = np.concatenate([rng.permutation(len(self.stems)) for _ in range(rounds)])

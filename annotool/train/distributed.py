@@ -43,8 +43,16 @@ def context_from_environment() -> DistributedContext:
     )
 
 
+def process_group_backend(device: torch.device) -> str:
+    """gloo on CPUs; on GPUs NCCL for the gradients, with gloo beside it for the few CPU
+    tensors the loop sums across ranks (losses, confusion matrices, the time flag),
+    which NCCL alone refuses."""
+    return "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
+
+
 def start(context: DistributedContext, device: torch.device) -> torch.device:
-    """Join the process group (NCCL on GPUs, gloo on CPUs); returns this rank's device."""
+    """Join the process group (see :func:`process_group_backend`); returns this rank's
+    device."""
     if not context.is_distributed:
         return device
     if device.type == "cuda":
@@ -52,7 +60,7 @@ def start(context: DistributedContext, device: torch.device) -> torch.device:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(
-            backend="nccl" if device.type == "cuda" else "gloo",
+            backend=process_group_backend(device),
             rank=context.rank,
             world_size=context.world_size,
         )

@@ -17,12 +17,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
 
 from annotool.metrics import SegmentationScores, scores_from_confusion
 from annotool.train import distributed
 from annotool.train.checkpoint import Checkpoint, default_palette, save_checkpoint
-from annotool.train.data import TrainingCrops, ValidationImages
 from annotool.train.device import resolve_device
 from annotool.train.engine import Batches, Engine, make_engine
 from annotool.train.events import EpochResult, TrainingObserver, TrainResult
@@ -34,8 +32,9 @@ from annotool.train.history import (
     write_curves_png,
     write_metrics_csv,
 )
+from annotool.train.loaders import make_loaders, steps_for_validation_share
 from annotool.train.options import TrainOptions
-from annotool.train.schedule import Budget
+from annotool.train.schedule import MEASURED_STEPS, Budget
 from annotool.train.setup import BEST_CHECKPOINT, LAST_CHECKPOINT, RunSetup, prepare
 
 
@@ -50,15 +49,8 @@ class _Progress:
     stale_validations: int = 0
     """Validations after warm-up without a better mIoU, for early stopping."""
     last_validation_seconds: float = 0.0
+    last_images_per_s: float = 0.0
     validation_seconds: float = 0.0
-
-
-@dataclass
-class _Loaders:
-    train_set: TrainingCrops
-    train: Batches
-    val_images: int
-    val: Batches
 
 
 def train(options: TrainOptions, observer: TrainingObserver | None = None) -> TrainResult:
@@ -86,7 +78,7 @@ def _run(
     observer: TrainingObserver,
     started: float,
 ) -> TrainResult:
-    loaders = _make_loaders(options, setup, context)
+    loaders = make_loaders(options, setup, context)
     engine = make_engine(
         options,
         setup.model_config,
@@ -97,9 +89,9 @@ def _run(
         context,
     )
     progress = _Progress()
-    budget = Budget(len(loaders.train), options.epochs, options.time_budget, started=started)
+    budget = Budget(loaders.min_steps, options.epochs, options.time_budget, started=started)
     if setup.resumed is not None:
-        progress, budget = _restore(engine, setup.resumed, options, len(loaders.train), started)
+        progress, budget = _restore(engine, setup.resumed, options, loaders.min_steps, started)
         if budget.is_timed or progress.last_epoch >= options.epochs:
             observer.on_message(_resume_note(setup, progress, budget, options))
     training_record = {
@@ -122,12 +114,12 @@ def _run(
     ):
         epoch += 1
         epoch_started = time.perf_counter()
-        loaders.train_set.set_epoch(epoch)
+        batches = loaders.epoch_batches(epoch, _epoch_steps(budget, progress, options, context))
         observer.on_epoch_start(
             epoch, None if budget.is_timed else options.epochs, len(loaders.train_set)
         )
-        train_loss, images_per_s = _train_epoch(
-            engine, loaders.train, budget, progress, context, observer
+        train_loss, progress.last_images_per_s = _train_epoch(
+            engine, batches, budget, progress, context, observer
         )
         validation_started = time.perf_counter()
         observer.on_validation_start(loaders.val_images)
@@ -150,7 +142,7 @@ def _run(
             train_loss,
             val_loss,
             scores,
-            images_per_s,
+            progress.last_images_per_s,
             time.perf_counter() - epoch_started,
             progress.last_validation_seconds,
         )
@@ -168,7 +160,7 @@ def _run(
                 lr=row["lr"],
                 seconds=row["seconds"],
                 val_seconds=row["val_seconds"],
-                images_per_s=images_per_s,
+                images_per_s=progress.last_images_per_s,
                 improved=improved,
                 best_miou=progress.best_miou,
                 best_epoch=progress.best_epoch,
@@ -195,59 +187,6 @@ def _run(
     )
 
 
-def default_loader_workers(device: torch.device) -> int:
-    """DataLoader processes: up to 8 feeding a GPU; on a CPU run few, at most a quarter of
-    the cores, since decoding costs little there once images are cached and extra
-    processes would take cores from the model's own threads (0 on a 2-core machine).
-    """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
-    if device.type == "cuda":
-        return min(8, cpus)
-    return min(4, cpus // 4)
-
-
-def _make_loaders(
-    options: TrainOptions, setup: RunSetup, context: distributed.DistributedContext
-) -> _Loaders:
-    num_classes = len(setup.class_names)
-    # An epoch shows every image at least once and makes at least min_epoch_steps steps.
-    samples = options.min_epoch_steps * options.batch_size * context.world_size
-    train_set = TrainingCrops(
-        setup.layout,
-        setup.train_stems,
-        num_classes,
-        setup.normalization,
-        crop_size=options.size,
-        image_size=setup.image_size,
-        samples_per_epoch=samples,
-        seed=options.seed,
-    )
-    # Each rank validates its own share; confusion matrices are summed, so nothing counts twice.
-    val_set = ValidationImages(
-        setup.layout,
-        setup.val_stems[context.rank :: context.world_size],
-        num_classes,
-        setup.normalization,
-        setup.image_size,
-    )
-    # The crops are already in a seeded random order; the sampler only deals them to ranks.
-    sampler = DistributedSampler(
-        train_set, num_replicas=context.world_size, rank=context.rank, shuffle=False
-    )
-    workers = default_loader_workers(setup.device) if options.workers is None else options.workers
-    train_loader = DataLoader(
-        train_set,
-        batch_size=options.batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=len(sampler) > options.batch_size,
-        pin_memory=setup.device.type == "cuda",
-    )
-    val_loader = DataLoader(val_set, batch_size=1, num_workers=workers)
-    return _Loaders(train_set, train_loader, len(val_set), val_loader)
-
-
 def _restore(
     engine: Engine,
     checkpoint: Checkpoint,
@@ -269,6 +208,8 @@ def _restore(
     )
     if budget.is_timed and "warmup" in schedule:
         budget.warmup = int(schedule["warmup"])
+        # Checkpoints from before the flag measured it by their tenth step.
+        budget.warmup_measured = bool(schedule.get("warmup_measured", step >= MEASURED_STEPS))
     progress = _Progress(
         history=list(checkpoint.history),
         best_miou=checkpoint.best_miou,
@@ -289,6 +230,20 @@ def _resume_note(
         f"{last} already reached epoch {progress.last_epoch}; raise --epochs "
         f"(now {options.epochs}) to train longer"
     )
+
+
+def _epoch_steps(
+    budget: Budget, progress: _Progress, options: TrainOptions, context: Any
+) -> int | None:
+    """A ``--time`` run's epoch length: long enough that validating stays a small share."""
+    if not budget.is_timed or progress.last_images_per_s <= 0:
+        return None
+    step_seconds = options.batch_size * context.world_size / progress.last_images_per_s
+    steps = steps_for_validation_share(0, step_seconds, progress.last_validation_seconds)
+    if context.is_distributed:  # each rank timed itself, but all must take the same steps
+        total = distributed.sum_across_ranks(torch.tensor([float(steps)], torch.float64), context)
+        steps = math.ceil(float(total.item()) / context.world_size)
+    return steps
 
 
 def _out_of_time(budget: Budget, progress: _Progress, context: Any) -> bool:

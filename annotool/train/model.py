@@ -32,7 +32,10 @@ class ModelConfig:
 
     ``width`` is the channels of the finest level, doubling at each coarser one: of the
     whole UNet for ``encoder="unet"``, of the decoder for a ResNet encoder. ``depth`` (the
-    UNet's number of poolings) applies to ``unet`` only; ResNets always have five scales.
+    UNet's number of poolings) and ``stem_stride`` apply to ``unet`` only; ResNets always
+    have five scales. ``stem_stride`` 2 puts a stride-2 convolution before the UNet, which
+    then works at half the input's resolution; its class scores are upsampled back. The
+    defaults are those of checkpoints that predate a field.
     """
 
     num_classes: int
@@ -40,6 +43,7 @@ class ModelConfig:
     depth: int = 4
     in_channels: int = 3
     encoder: str = "unet"
+    stem_stride: int = 1
 
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -53,7 +57,9 @@ class ModelConfig:
     @property
     def size_multiple(self) -> int:
         """Height and width are padded to a multiple of this before the encoder."""
-        return 2**self.depth if self.encoder == "unet" else 2 ** len(RESNET_STAGE_CHANNELS)
+        if self.encoder == "unet":
+            return self.stem_stride * 2**self.depth
+        return 2 ** len(RESNET_STAGE_CHANNELS)
 
 
 class ConvBlock(nn.Sequential):
@@ -87,16 +93,30 @@ class UNet(nn.Module):
 
     ``forward`` takes ``(B, in_channels, H, W)`` floats and returns ``(B, num_classes, H, W)``
     logits; softmax over dim 1 gives class probabilities (binary tasks use 2 classes).
+    With ``stem_stride`` 2 a stride-2 3x3 convolution (``stem``) halves the input first:
+    every level then costs a quarter, the deepest features see twice as far, and the
+    logits are upsampled bilinearly to the input's size.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         _check_classes(config)
+        if config.stem_stride not in (1, 2):
+            raise DatasetError(f"a UNet's stem stride is 1 or 2, not {config.stem_stride}")
         self.config = config
         widths = [config.width * 2**level for level in range(config.depth + 1)]
+        first_channels = config.in_channels
+        self.stem: nn.Module | None = None
+        if config.stem_stride == 2:
+            first_channels = widths[0]
+            self.stem = nn.Sequential(
+                nn.Conv2d(config.in_channels, first_channels, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(first_channels),
+                nn.ReLU(inplace=True),
+            )
         self.encoders = nn.ModuleList(
             ConvBlock(in_width, out_width)
-            for in_width, out_width in zip([config.in_channels, *widths[:-1]], widths, strict=True)
+            for in_width, out_width in zip([first_channels, *widths[:-1]], widths, strict=True)
         )
         self.decoders = nn.ModuleList(
             UpBlock(widths[level + 1], widths[level]) for level in reversed(range(config.depth))
@@ -106,6 +126,8 @@ class UNet(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         height, width = images.shape[-2:]
         features = pad_to_multiple(images, self.config.size_multiple)
+        if self.stem is not None:
+            features = self.stem(features)
         skips = []
         for level, encoder in enumerate(self.encoders):
             if level > 0:
@@ -115,7 +137,12 @@ class UNet(nn.Module):
         skips.pop()
         for decoder in self.decoders:
             features = decoder(features, skips.pop())
-        return self.head(features)[..., :height, :width]
+        logits = self.head(features)
+        if self.stem is not None:
+            logits = F.interpolate(
+                logits, scale_factor=float(self.config.stem_stride), mode="bilinear"
+            )
+        return logits[..., :height, :width]
 
 
 class DecoderBlock(nn.Module):

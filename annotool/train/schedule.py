@@ -52,6 +52,8 @@ class Budget:
     elapsed: float = 0.0
     total_steps: int = 0
     warmup: int = MAX_WARMUP_STEPS
+    warmup_measured: bool = False
+    """Whether a time budget has fixed its warm-up (once, even across a resume)."""
     clock: Callable[[], float] = time.perf_counter
     started: float | None = None
     """When this process began the run (its setup counts against a time budget)."""
@@ -93,8 +95,9 @@ class Budget:
         rate = (steps_here - 1) / max(self.clock() - self._first_step_done, 1e-9)
         remaining = max(0.0, self.seconds - self.seconds_spent())
         self.total_steps = max(self.step + 1, self.step + round(rate * remaining))
-        if steps_here == MEASURED_STEPS:
+        if not self.warmup_measured and steps_here >= MEASURED_STEPS:
             self.warmup = max(self.step, warmup_steps(self.total_steps))
+            self.warmup_measured = True
 
     def out_of_time(self, validation_seconds: float) -> bool:
         """Whether another step and a validation taking ``validation_seconds`` would overrun."""
@@ -110,4 +113,5 @@ class Budget:
             "elapsed": self.seconds_spent(),
             "total_steps": self.total_steps,
             "warmup": self.warmup,
+            "warmup_measured": self.warmup_measured,
         }
