@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.pool
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,13 @@ from annotool.progress import ProgressCallback, no_progress
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity where the OS tells it), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def pool_context() -> multiprocessing.context.BaseContext:

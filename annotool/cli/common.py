@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from annotool.choices import DEVICE_CHOICES, PRECISION_CHOICES
 from annotool.errors import AnnotoolError, LabelsError
 from annotool.labelme_write import SHAPE_TYPES
 from annotool.labels import LabelSet, load_labels
+from annotool.parallel import usable_cpus
 from annotool.polygons import DEFAULT_TOLERANCE
 from annotool.progress import ProgressCallback, no_progress
 
@@ -118,7 +118,7 @@ def progress_bar(total: int, label: str, quiet: bool) -> Iterator[ProgressCallba
 
 
 def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cpus()
 
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

@@ -138,15 +138,15 @@ class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.normalization = normalization
         self.crop_size = crop_size
         self.image_size = image_size
-        self.samples_per_epoch = max(samples_per_epoch, len(self.stems))
         self.seed = seed
         self._cache: dict[int, tuple[NDArray[np.uint8], NDArray[np.uint8], float]] = {}
         self._cached_bytes = 0
-        self.set_epoch(0)
+        self.set_epoch(0, samples_per_epoch)
 
     def set_epoch(self, epoch: int, samples_per_epoch: int | None = None) -> None:
         """Choose the crops of ``epoch`` (``samples_per_epoch`` of them, never fewer than
-        the images; default: as before); call before creating the epoch's iterator."""
+        the images; default: as many as the last epoch); call before creating the epoch's
+        iterator."""
         self.epoch = epoch
         if samples_per_epoch is not None:
             self.samples_per_epoch = max(samples_per_epoch, len(self.stems))

@@ -10,12 +10,12 @@ steps would otherwise eat a third of the budget.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from annotool.parallel import usable_cpus
 from annotool.train import distributed
 from annotool.train.data import TrainingCrops, ValidationImages
 from annotool.train.engine import Batches
@@ -30,8 +30,7 @@ def default_loader_workers(device: torch.device) -> int:
     the cores, since decoding costs little there once images are cached and extra
     processes would take cores from the model's own threads (0 on a 2-core machine).
     """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
+    cpus = usable_cpus()
     if device.type == "cuda":
         return min(8, cpus)
     return min(4, cpus // 4)
