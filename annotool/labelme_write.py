@@ -54,6 +54,17 @@ class ShapeOptions:
     shape_type: ShapeType = "polygon"
 
 
+@dataclass
+class WriteReport:
+    """What a command that writes one file per input did: files ``written``, inputs
+    ``skipped`` because their output exists, and inputs that ``failed`` with the reason
+    (``predict``, ``masks-to-labelme``)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class LabelmeOutput:
     """Write labelme JSON instead of masks: how to make shapes, and what to do where a

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,15 @@ from PIL import Image
 
 from annotool.errors import AnnotoolError, DatasetError
 from annotool.images import ImageSource, read_header
-from annotool.labelme_write import ShapeOptions, new_document, shapes_from_mask, write_document
-from annotool.labels import IGNORE_ID, LabelSet, voc_colormap
+from annotool.labelme_write import (
+    ShapeOptions,
+    WriteReport,
+    new_document,
+    shapes_from_mask,
+    write_document,
+)
+from annotool.labels import LabelSet, voc_colormap
+from annotool.masks import check_class_ids, check_mask_size
 from annotool.parallel import map_in_order
 from annotool.progress import ProgressCallback
 from annotool.voc import IMAGE_SUFFIXES, read_label_png
@@ -35,16 +42,6 @@ class MaskPair:
 
     mask: Path
     image: Path | None
-
-
-@dataclass
-class MasksToLabelmeReport:
-    """JSON files ``written``, masks ``skipped`` because their JSON exists, and masks
-    that ``failed`` with the reason."""
-
-    written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def find_mask_pairs(mask_dir: Path, image_dir: Path) -> list[MaskPair]:
@@ -120,21 +117,10 @@ def convert_mask(
             f"{', '.join(IMAGE_SUFFIXES)} in the image folder"
         )
     mask = read_class_mask(pair.mask)
-    present = np.flatnonzero(np.bincount(mask.ravel(), minlength=IGNORE_ID + 1)).tolist()
-    unknown = sorted(set(present) - {*range(len(class_names)), IGNORE_ID})
-    if unknown:
-        raise DatasetError(
-            f"{pair.mask} holds class ids {', '.join(map(str, unknown))}, but the labels name "
-            f"only {len(class_names)} classes (0-{len(class_names) - 1}, 255 = ignore); "
-            "give the full class list"
-        )
+    check_class_ids(mask, pair.mask, len(class_names), source="--labels")
     header = read_header(ImageSource.file(pair.image))
     height, width = header.height, header.width
-    if mask.shape != (height, width):
-        raise DatasetError(
-            f"{pair.mask} is {mask.shape[1]}x{mask.shape[0]}, but its image {pair.image} "
-            f"is {width}x{height}; a mask must have its image's size"
-        )
+    check_mask_size(mask.shape, pair.mask, (height, width), pair.image)
     shapes = shapes_from_mask(mask, class_names, options)
     write_document(json_path, new_document(shapes, json_path, pair.image, height, width))
     return json_path
@@ -148,7 +134,7 @@ def masks_to_labelme(
     overwrite: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
-) -> MasksToLabelmeReport:
+) -> WriteReport:
     """Convert each mask to ``out_dir/<stem>.json``; one that fails does not stop the rest.
 
     An existing JSON is left alone (listed in ``skipped``) unless ``overwrite``.
@@ -156,7 +142,7 @@ def masks_to_labelme(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise DatasetError(f"{out_dir} exists and is not a directory; choose another OUT_DIR")
-    report = MasksToLabelmeReport()
+    report = WriteReport()
     todo = []
     for pair in pairs:
         json_path = out_dir / f"{pair.mask.stem}.json"

@@ -103,8 +103,8 @@ def test_mask_shapes_are_lossless(tmp_path: Path) -> None:
             r"b\.png is an RGB mask with colours that are not in the VOC colour map: "
             r"\(1, 2, 3\)",
         ),
-        ("class-id", r"b\.png holds class ids 7, but the labels name only 4 classes"),
-        ("size", r"b\.png is 40x30, but its image .*b\.JPG is 41x30"),
+        ("class-id", r"b\.png has class id 7, but --labels lists 4 classes"),
+        ("size", r"b\.JPG is 41x30 but its mask .*b\.png is 40x30"),
         ("no-image", r"b\.png: no image named b"),
         ("not-png", r"cannot read mask .*b\.png"),
     ],

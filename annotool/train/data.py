@@ -52,29 +52,6 @@ CACHE_SCALE = SCALE_RANGE[1]
 MAX_CACHE_BYTES = 2 * 1024**3
 
 
-@dataclass(frozen=True)
-class Normalization:
-    """Per-channel RGB mean and standard deviation on the 0-1 scale."""
-
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    def to_dict(self) -> dict[str, list[float]]:
-        return {"mean": list(self.mean), "std": list(self.std)}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Sequence[float]]) -> Normalization:
-        mean = tuple(float(value) for value in values["mean"])
-        std = tuple(max(float(value), 1e-3) for value in values["std"])
-        return cls(mean=mean, std=std)  # type: ignore[arg-type]
-
-    def apply(self, image: torch.Tensor) -> torch.Tensor:
-        """Normalize a ``(3, H, W)`` or ``(B, 3, H, W)`` float image on the 0-1 scale."""
-        mean = torch.tensor(self.mean, dtype=image.dtype, device=image.device).view(3, 1, 1)
-        std = torch.tensor(self.std, dtype=image.dtype, device=image.device).view(3, 1, 1)
-        return (image - mean) / std
-
-
 def image_to_tensor(image: NDArray[np.uint8]) -> torch.Tensor:
     """``(H, W, 3)`` uint8 RGB to a ``(3, H, W)`` float32 tensor on the 0-1 scale."""
     return (

@@ -19,24 +19,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from annotool.choices import PRETRAINED_ENCODERS
+from annotool.choices import ENCODERS, PRETRAINED_ENCODERS
 from annotool.errors import EncoderWeightsError
 from annotool.tables import name_some
-from annotool.train.data import Normalization
 
-RESNET_BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
-"""BasicBlocks per stage of each ResNet (He et al. 2016, table 1)."""
 RESNET_STAGE_CHANNELS = (64, 64, 128, 256, 512)
 """Channels of the five feature maps: the stem (1/2 of the input size), then the four
 stages (1/4, 1/8, 1/16, 1/32)."""
-IMAGENET_WEIGHT_URLS = {
-    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-    "resnet34": "https://download.pytorch.org/models/resnet34-b627a593.pth",
-}
-"""torchvision's ImageNet-1k weights (``IMAGENET1K_V1``); the name carries a SHA-256 prefix
-that ``torch.hub`` checks after downloading."""
-IMAGENET_NORMALIZATION = Normalization(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
-"""The RGB mean and std the ImageNet weights were trained with; inputs must match them."""
 CLASSIFIER_PREFIX = "fc."
 BATCHES_TRACKED = "num_batches_tracked"
 MAX_LISTED_KEYS = 5
@@ -92,10 +81,10 @@ class ResNetEncoder(nn.Module):
 
     def __init__(self, name: str) -> None:
         super().__init__()
-        if name not in RESNET_BLOCKS:
-            raise EncoderWeightsError(
-                f"unknown ResNet {name!r}; use one of {', '.join(RESNET_BLOCKS)}"
-            )
+        blocks = ENCODERS[name].resnet_blocks if name in ENCODERS else None
+        if blocks is None:
+            resnets = [item.name for item in ENCODERS.values() if item.is_resnet]
+            raise EncoderWeightsError(f"unknown ResNet {name!r}; use one of {', '.join(resnets)}")
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -103,7 +92,7 @@ class ResNetEncoder(nn.Module):
         stages = []
         in_channels = RESNET_STAGE_CHANNELS[0]
         for index, (blocks, channels) in enumerate(
-            zip(RESNET_BLOCKS[name], RESNET_STAGE_CHANNELS[1:], strict=True)
+            zip(blocks, RESNET_STAGE_CHANNELS[1:], strict=True)
         ):
             # The first block of a stage halves the size (except after the max-pooling).
             first = BasicBlock(in_channels, channels, stride=1 if index == 0 else 2)
@@ -206,12 +195,13 @@ def load_encoder_weights(encoder: ResNetEncoder, weights: PretrainedWeights) -> 
 
 
 def _imagenet_url(encoder: str) -> str:
-    if encoder not in PRETRAINED_ENCODERS:
+    url = ENCODERS[encoder].imagenet_url if encoder in ENCODERS else None
+    if url is None:
         raise EncoderWeightsError(
             f"there are no ImageNet weights for --encoder {encoder}; use one of "
             f"{', '.join(PRETRAINED_ENCODERS)} with --pretrained"
         )
-    return IMAGENET_WEIGHT_URLS[encoder]
+    return url
 
 
 def _as_state_dict(state: object, source: str) -> dict[str, torch.Tensor]:

@@ -10,20 +10,48 @@ up to a multiple of the total downsampling (16 or 32) and the logits cropped bac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotool.choices import ENCODER_CHOICES
-from annotool.errors import DatasetError
+from annotool.choices import ENCODER_CHOICES, ENCODERS, IMAGENET_MEAN, IMAGENET_STD
+from annotool.errors import TrainingError
 from annotool.train.encoders import (
     RESNET_STAGE_CHANNELS,
     PretrainedWeights,
     ResNetEncoder,
     load_encoder_weights,
 )
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel RGB mean and standard deviation on the 0-1 scale."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Sequence[float]]) -> Normalization:
+        mean = tuple(float(value) for value in values["mean"])
+        std = tuple(max(float(value), 1e-3) for value in values["std"])
+        return cls(mean=mean, std=std)  # type: ignore[arg-type]
+
+    def apply(self, image: torch.Tensor) -> torch.Tensor:
+        """Normalize a ``(3, H, W)`` or ``(B, 3, H, W)`` float image on the 0-1 scale."""
+        mean = torch.tensor(self.mean, dtype=image.dtype, device=image.device).view(3, 1, 1)
+        std = torch.tensor(self.std, dtype=image.dtype, device=image.device).view(3, 1, 1)
+        return (image - mean) / std
+
+
+IMAGENET_NORMALIZATION = Normalization(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+"""Inputs of an encoder started from ImageNet weights must be normalized as in its training."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +85,9 @@ class ModelConfig:
     @property
     def size_multiple(self) -> int:
         """Height and width are padded to a multiple of this before the encoder."""
-        if self.encoder == "unet":
-            return self.stem_stride * 2**self.depth
-        return 2 ** len(RESNET_STAGE_CHANNELS)
+        if ENCODERS[self.encoder].is_resnet:
+            return 2 ** len(RESNET_STAGE_CHANNELS)
+        return self.stem_stride * 2**self.depth
 
 
 class ConvBlock(nn.Sequential):
@@ -102,7 +130,7 @@ class UNet(nn.Module):
         super().__init__()
         _check_classes(config)
         if config.stem_stride not in (1, 2):
-            raise DatasetError(f"a UNet's stem stride is 1 or 2, not {config.stem_stride}")
+            raise TrainingError(f"a UNet's stem stride is 1 or 2, not {config.stem_stride}")
         self.config = config
         widths = [config.width * 2**level for level in range(config.depth + 1)]
         first_channels = config.in_channels
@@ -174,7 +202,7 @@ class ResNetUNet(nn.Module):
         super().__init__()
         _check_classes(config)
         if config.in_channels != 3:
-            raise DatasetError(
+            raise TrainingError(
                 f"a {config.encoder} encoder takes RGB images (3 channels), "
                 f"not {config.in_channels}"
             )
@@ -204,25 +232,23 @@ SegmentationModel = UNet | ResNetUNet
 
 def build_model(config: ModelConfig) -> SegmentationModel:
     """The untrained model ``config`` describes (randomly initialized, seeded by torch)."""
-    if config.encoder == "unet":
-        return UNet(config)
-    if config.encoder in ENCODER_CHOICES:
-        return ResNetUNet(config)
-    raise DatasetError(
-        f"unknown encoder {config.encoder!r}; use one of {', '.join(ENCODER_CHOICES)}"
-    )
+    if config.encoder not in ENCODERS:
+        raise TrainingError(
+            f"unknown encoder {config.encoder!r}; use one of {', '.join(ENCODER_CHOICES)}"
+        )
+    return ResNetUNet(config) if ENCODERS[config.encoder].is_resnet else UNet(config)
 
 
 def load_pretrained_encoder(model: SegmentationModel, weights: PretrainedWeights) -> None:
     """Start ``model``'s encoder from ``weights``; only ResNet encoders have such weights."""
     if not isinstance(model, ResNetUNet):
-        raise DatasetError(f"the {model.config.encoder} encoder cannot load pretrained weights")
+        raise TrainingError(f"the {model.config.encoder} encoder cannot load pretrained weights")
     load_encoder_weights(model.encoder, weights)
 
 
 def _check_classes(config: ModelConfig) -> None:
     if config.num_classes < 2:
-        raise DatasetError(
+        raise TrainingError(
             f"a segmentation model needs at least 2 classes (background and one object), "
             f"got {config.num_classes}"
         )
