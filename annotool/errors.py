@@ -40,6 +40,13 @@ class SplitError(AnnotoolError):
 class MissingDependencyError(AnnotoolError):
     """An optional dependency (such as torch) is not installed."""
 
+    @classmethod
+    def torch(cls) -> MissingDependencyError:
+        return cls(
+            "training and prediction need PyTorch, which is not installed; "
+            "install it with: pip install 'annotool[train]'"
+        )
+
 
 class ImageError(AnnotoolError):
     """An image file, or an image embedded in an annotation, cannot be read or decoded."""

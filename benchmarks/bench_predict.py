@@ -22,10 +22,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from annotool.labels import voc_colormap
 from annotool.train.checkpoint import Checkpoint, save_checkpoint
-from annotool.train.data import Normalization
 from annotool.train.device import cpu_has_fast_bf16
-from annotool.train.model import ModelConfig, UNet
-from annotool.train.predict import Predictor
+from annotool.train.inference import Predictor
+from annotool.train.model import ModelConfig, Normalization, UNet
 
 NUM_CLASSES = 4
 PRECISIONS = ("fp32", "bf16")

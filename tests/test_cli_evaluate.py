@@ -201,9 +201,9 @@ class FakePredictor:
 
 @pytest.fixture
 def fake_predictor(monkeypatch: pytest.MonkeyPatch) -> type[FakePredictor]:
-    module = types.ModuleType("annotool.train.predict")
+    module = types.ModuleType("annotool.train.inference")
     module.Predictor = FakePredictor  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "annotool.train.predict", module)
+    monkeypatch.setitem(sys.modules, "annotool.train.inference", module)
     monkeypatch.setattr(FakePredictor, "class_names", tuple(CLASS_NAMES))
     return FakePredictor
 

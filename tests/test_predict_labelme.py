@@ -17,7 +17,8 @@ from train_fixtures import one_torch_thread, save_untrained_checkpoint  # noqa: 
 from annotool.cli import main
 from annotool.labelme_write import LabelmeOutput, ShapeOptions
 from annotool.polygons import TraceOptions
-from annotool.train.predict import Predictor, labelme_json_path, predict_images
+from annotool.train.inference import Predictor
+from annotool.train.predict import labelme_json_path, predict_images
 
 CLASS_NAMES = ("_background_", "cat", "dog")
 HUMAN_SHAPE = {

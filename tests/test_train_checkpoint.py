@@ -18,9 +18,9 @@ from annotool.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from annotool.train.data import Normalization
-from annotool.train.model import ModelConfig, build_model
-from annotool.train.predict import Predictor, predict_images
+from annotool.train.inference import Predictor
+from annotool.train.model import ModelConfig, Normalization, build_model
+from annotool.train.predict import predict_images
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -8,13 +8,9 @@ import torch
 from train_fixtures import make_dataset, one_torch_thread  # noqa: F401
 
 from annotool.errors import DatasetError
-from annotool.train.data import (
-    Normalization,
-    TrainingCrops,
-    ValidationImages,
-    augment,
-    working_size,
-)
+from annotool.train.data import TrainingCrops, ValidationImages, augment
+from annotool.train.inference import working_size
+from annotool.train.model import Normalization
 from annotool.voc import write_label_png
 
 UNIT = Normalization(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))

@@ -15,7 +15,7 @@ from annotool.train.distributed import (
     context_from_environment,
     process_group_backend,
 )
-from annotool.train.predict import Predictor
+from annotool.train.inference import Predictor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -53,7 +53,7 @@ def test_two_gloo_processes_train_and_rank_0_saves(tmp_path: Path) -> None:
     assert completed.stdout.count("Best val mIoU") == 1  # only rank 0 reports
 
     checkpoint = torch.load(run / "last.pt", weights_only=True)
-    assert checkpoint["training"]["world_size"] == 2
+    assert checkpoint["training"]["resolved"]["world_size"] == 2
     # Validation was split across the ranks; the summed confusion matrix must equal
     # scoring the whole val split in one process.
     predictor = Predictor.from_checkpoint(run / "last.pt", device="cpu", precision="fp32")

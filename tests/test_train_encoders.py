@@ -7,10 +7,10 @@ import pytest
 import torch
 from train_fixtures import one_torch_thread  # noqa: F401
 
+from annotool.choices import ENCODERS
 from annotool.errors import EncoderWeightsError
 from annotool.train import encoders
 from annotool.train.encoders import (
-    IMAGENET_WEIGHT_URLS,
     PretrainedWeights,
     ResNetEncoder,
     load_encoder_weights,
@@ -172,7 +172,7 @@ def test_download_goes_through_torch_hub_with_torchvisions_url(
     weights = pretrained_weights("resnet34", None)
     assert calls[0][0] == "https://download.pytorch.org/models/resnet34-b627a593.pth"
     assert calls[0][1]["check_hash"] is True and calls[0][1]["weights_only"] is True
-    assert weights.source == IMAGENET_WEIGHT_URLS["resnet34"]
+    assert weights.source == ENCODERS["resnet34"].imagenet_url
     assert weights.state is not state and weights.state.keys() == state.keys()
 
 

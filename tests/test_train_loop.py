@@ -14,8 +14,9 @@ from annotool.errors import DatasetError, EncoderWeightsError, OutputExistsError
 from annotool.metrics import scores_from_confusion
 from annotool.train import loop
 from annotool.train.checkpoint import load_checkpoint
-from annotool.train.encoders import IMAGENET_NORMALIZATION, ResNetEncoder
+from annotool.train.encoders import ResNetEncoder
 from annotool.train.loop import EpochResult, TrainingObserver, train
+from annotool.train.model import IMAGENET_NORMALIZATION
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -112,7 +113,7 @@ def test_auto_class_weights_come_from_the_training_split(tmp_path: Path) -> None
     make_dataset(tmp_path / "data")
     train(tiny_options(tmp_path, epochs=1, class_weights="auto"))
     training = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training"]
-    weights = training["class_weights"]
+    weights = training["resolved"]["class_weights"]
     assert len(weights) == 3
     assert weights[0] < weights[2]  # background is the most frequent class
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from train_fixtures import one_torch_thread  # noqa: F401
 
-from annotool.errors import DatasetError
+from annotool.errors import TrainingError
 from annotool.train.model import ModelConfig, ResNetUNet, UNet, build_model, pad_to_multiple
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -74,12 +74,12 @@ def test_checkpoints_from_before_the_stem_build_the_full_resolution_unet() -> No
 
 
 def test_a_stem_stride_other_than_1_or_2_is_refused() -> None:
-    with pytest.raises(DatasetError, match="stem stride is 1 or 2, not 4"):
+    with pytest.raises(TrainingError, match="stem stride is 1 or 2, not 4"):
         UNet(ModelConfig(num_classes=2, stem_stride=4))
 
 
 def test_a_single_class_is_refused() -> None:
-    with pytest.raises(DatasetError, match="at least 2 classes"):
+    with pytest.raises(TrainingError, match="at least 2 classes"):
         UNet(ModelConfig(num_classes=1))
 
 
@@ -130,7 +130,7 @@ def test_resnet_encoder_keys_carry_torchvisions_names_under_encoder() -> None:
 
 
 def test_an_unknown_encoder_is_refused() -> None:
-    with pytest.raises(DatasetError, match="unknown encoder 'vgg16'"):
+    with pytest.raises(TrainingError, match="unknown encoder 'vgg16'"):
         build_model(ModelConfig(num_classes=2, encoder="vgg16"))
 
 

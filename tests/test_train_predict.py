@@ -10,13 +10,9 @@ import torch
 from PIL import Image
 from train_fixtures import one_torch_thread, save_untrained_checkpoint  # noqa: F401
 
-from annotool.train.checkpoint import CheckpointError
-from annotool.train.predict import (
-    PredictInputError,
-    Predictor,
-    collect_images,
-    predict_images,
-)
+from annotool.errors import CheckpointError, PredictInputError
+from annotool.train.inference import Predictor
+from annotool.train.predict import collect_images, predict_images
 from annotool.voc import read_label_png
 
 CLASS_NAMES = ("_background_", "cat", "dog")

@@ -14,8 +14,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from annotool.train.checkpoint import Checkpoint, default_palette, save_checkpoint
-from annotool.train.data import Normalization
-from annotool.train.model import ModelConfig, build_model
+from annotool.train.model import ModelConfig, Normalization, build_model
 from annotool.train.options import TrainOptions
 from annotool.voc import VocLayout, write_label_png
 

@@ -18,7 +18,7 @@ import click
 
 from annotool.check import AnnotationFiles, FileCheck, find_annotation_files
 from annotool.choices import DEVICE_CHOICES, PRECISION_CHOICES
-from annotool.errors import AnnotoolError, LabelsError
+from annotool.errors import AnnotoolError, LabelsError, MissingDependencyError
 from annotool.labelme_write import SHAPE_TYPES
 from annotool.labels import LabelSet, load_labels
 from annotool.parallel import usable_cpus
@@ -70,7 +70,8 @@ def reports_errors(command: F) -> F:
     """The one place where failures become messages: no command prints a traceback.
 
     AnnotoolError from the core and OSError (disk full, read-only or impossible output
-    path, permissions, a file gone mid-run) become ``Error: ...`` and exit code 1; Ctrl-C
+    path, permissions, a file gone mid-run) become ``Error: ...`` and exit code 1, and so
+    does a missing PyTorch (``annotool.train`` imports it), with how to install it; Ctrl-C
     prints one line (see Interrupted) on stderr and exits 130. Outputs are written
     atomically or staged, so none of these leaves a half-written file behind.
     """
@@ -83,6 +84,10 @@ def reports_errors(command: F) -> F:
             raise click.ClickException(str(error)) from None
         except OSError as error:
             raise click.ClickException(os_error_message(error)) from None
+        except ModuleNotFoundError as error:
+            if error.name != "torch":
+                raise
+            raise click.ClickException(str(MissingDependencyError.torch())) from None
         except (KeyboardInterrupt, Interrupted) as interruption:
             message = str(interruption) if isinstance(interruption, Interrupted) else None
             click.echo(message or str(Interrupted()), err=True)

@@ -286,7 +286,7 @@ def evaluate(
                 layout, stems, prediction_dir, layout.read_class_names(), progress
             )
     else:
-        from annotool.train.predict import Predictor  # torch: only when a model runs
+        from annotool.train.inference import Predictor  # torch: only when a model runs
 
         checkpoint = paths[0]
         predictor = Predictor.from_checkpoint(checkpoint, device=device, precision=precision)

@@ -100,7 +100,8 @@ def predict(
     labelme_output = _labelme_output(
         labelme, out_dir, overlay, merge, overwrite, min_confidence, tolerance, min_area, shape_type
     )
-    from annotool.train.predict import Predictor, collect_images, predict_images  # torch
+    from annotool.train.inference import Predictor  # imports torch
+    from annotool.train.predict import collect_images, predict_images
 
     images = collect_images(inputs)
     predictor = Predictor.from_checkpoint(checkpoint, device=device, precision=precision)

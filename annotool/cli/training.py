@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from annotool.choices import ENCODER_CHOICES
 from annotool.cli.common import (
@@ -15,6 +16,13 @@ from annotool.cli.common import (
     precision_option,
     quiet_option,
     reports_errors,
+)
+from annotool.train.options import (
+    DEFAULT_EPOCHS,
+    DEFAULT_PATIENCE,
+    DEFAULTS,
+    TrainOptions,
+    parse_duration,
 )
 
 
@@ -118,15 +126,17 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
     "--epochs",
     type=click.IntRange(min=1),
     default=None,
-    show_default="60 (without --time)",
+    show_default=f"{DEFAULT_EPOCHS} (without --time)",
     help="Number of epochs; an epoch is every training image at least once and at least "
     "25 batches of crops (small datasets repeat their images).",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=DEFAULTS["batch_size"], show_default=True
+)
 @click.option(
     "--size",
     type=click.IntRange(min=16),
-    default=256,
+    default=DEFAULTS["size"],
     show_default=True,
     help="Side of the square training crops, in working-size pixels.",
 )
@@ -143,7 +153,7 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
 @click.option(
     "--lr",
     type=click.FloatRange(min=0, min_open=True),
-    default=2e-3,
+    default=DEFAULTS["lr"],
     show_default=True,
     help="Peak learning rate of AdamW (linear warm-up of at most 100 steps, then cosine "
     "decay over the run).",
@@ -151,7 +161,7 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
 @click.option(
     "--width",
     type=click.IntRange(min=1),
-    default=16,
+    default=DEFAULTS["width"],
     show_default=True,
     help="UNet base channels, doubling at each of the 4 levels (16 learns fastest on a "
     "CPU; try 32 on a GPU); with a ResNet encoder, the decoder's.",
@@ -159,7 +169,7 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
 @click.option(
     "--encoder",
     type=click.Choice(ENCODER_CHOICES),
-    default="unet",
+    default=DEFAULTS["encoder"],
     show_default=True,
     help="unet: the plain UNet, from scratch. resnet18/resnet34: a UNet decoder on a ResNet "
     "encoder, which can start from ImageNet weights (--pretrained).",
@@ -186,10 +196,16 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
 )
 @device_option
 @precision_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Makes CPU runs repeatable.")
+@click.option(
+    "--seed",
+    type=int,
+    default=DEFAULTS["seed"],
+    show_default=True,
+    help="Makes CPU runs repeatable.",
+)
 @click.option(
     "--class-weights",
-    default="none",
+    default=DEFAULTS["class_weights"],
     show_default=True,
     metavar="none|auto|FILE",
     help="Cross-entropy class weights: auto = median-frequency balancing from "
@@ -199,11 +215,17 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
     "--patience",
     type=click.IntRange(min=0),
     default=None,
-    show_default="15 with --epochs, off with --time",
+    show_default=f"{DEFAULT_PATIENCE} with --epochs, off with --time",
     help="Stop after this many validations (one per epoch) past the warm-up without a "
     "better val mIoU (0: never).",
 )
-@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last.pt.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in RUN_DIR from its last.pt, with its options; --epochs, --time, "
+    "--patience, --device, --precision and --workers may change, other options that differ "
+    "are refused.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace the results of a run in RUN_DIR.")
 @click.option(
     "--workers",
@@ -248,15 +270,15 @@ def train(
     annotool train DATASET_DIR --out RUN_DIR --time 10m
     torchrun --nproc_per_node N -m annotool train DATASET_DIR --out RUN_DIR
     """
-    from annotool.train import loop, options  # imports torch
+    from annotool.train import loop  # imports torch
 
     if time_budget is not None and epochs is not None:
         raise click.UsageError("give --epochs or --time, not both")
-    train_options = options.TrainOptions(
+    train_options = TrainOptions(
         dataset_dir=dataset_dir,
         out_dir=out_dir,
-        epochs=epochs or options.DEFAULT_EPOCHS,
-        time_budget=None if time_budget is None else options.parse_duration(time_budget),
+        epochs=epochs or DEFAULT_EPOCHS,
+        time_budget=None if time_budget is None else parse_duration(time_budget),
         batch_size=batch_size,
         size=size,
         image_size=image_size,
@@ -274,6 +296,7 @@ def train(
         resume=resume,
         overwrite=overwrite,
         workers=workers,
+        given=_given_options(click.get_current_context()),
     )
     progress = _TrainProgress(quiet)
     try:
@@ -293,6 +316,18 @@ def train(
         f"Best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}: "
         f"{result.best_checkpoint} ({result.seconds:.0f} s, {share:.0%} of it validating)"
     )
+
+
+def _given_options(context: click.Context) -> frozenset[str]:
+    """The TrainOptions fields set on the command line (or from the environment), which a
+    resumed run compares with its checkpoint's; the rest come from the checkpoint."""
+    given = {
+        name
+        for name in context.params
+        if context.get_parameter_source(name)
+        in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    }
+    return frozenset(given & DEFAULTS.keys())
 
 
 def _interrupted_training(dataset_dir: Path, out_dir: Path) -> str:

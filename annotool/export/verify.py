@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw
 
 from annotool.errors import DatasetError
 from annotool.export.yolo import IMAGES_DIR, LABELS_DIR, read_yolo_polygon
+from annotool.images import ImageSource, read_header
 from annotool.labels import IGNORE_ID
 from annotool.masks import read_label_png
 from annotool.voc import VocLayout
@@ -138,8 +139,8 @@ def yolo_agreement(yolo_dir: Path, voc_dir: Path) -> Agreement:
     """
     agreement = Agreement()
     for image_path, label_path in _yolo_pairs(Path(yolo_dir)):
-        with Image.open(image_path) as image:
-            width, height = image.size
+        header = read_header(ImageSource.file(image_path, oriented=False))
+        height, width = header.height, header.width
         objects = []
         for line in label_path.read_text(encoding="utf-8").splitlines():
             class_index, polygon = read_yolo_polygon(line, height, width)

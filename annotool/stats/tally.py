@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from annotool.errors import DatasetError
+from annotool.images import open_encoded
 from annotool.labels import IGNORE_ID
 from annotool.masks import (
     VALUES,
@@ -178,7 +178,7 @@ def _tally_picture(
         tally.missing_images.append(stem)
         return
     try:
-        with Image.open(path) as image:
+        with open_encoded(path) as image:
             width, height = image.size
             tally.modes[image.mode] += 1
             if with_rgb:

@@ -24,8 +24,7 @@ import annotool
 from annotool.errors import CheckpointError
 from annotool.fileio import atomic_write
 from annotool.labels import voc_colormap
-from annotool.train.data import Normalization
-from annotool.train.model import ModelConfig
+from annotool.train.model import ModelConfig, Normalization
 
 CHECKPOINT_FORMAT = 2
 """1: the first format. 2: ``model_config`` names its ``encoder``; ``palette``, ``epoch``

@@ -1,7 +1,6 @@
-"""Reading the converted dataset for training: working size, samples, augmentation.
+"""Reading the converted dataset for training: samples, augmentation, validation images.
 
-Every image is seen at a *working size*: scaled so that its long side is ``image_size``
-pixels (aspect ratio kept), the scale at which the model is trained and run. Training
+Images are seen at the working size (:mod:`annotool.train.inference`). Training
 draws random crops of ``crop_size`` around that scale (random resized crop, flips, small
 rotations, colour jitter, blur), with the same geometry for image and mask; validation
 images are resized to the working size while their masks stay at the original size
@@ -30,6 +29,8 @@ from annotool.errors import DatasetError
 from annotool.images import read_rgb
 from annotool.labels import IGNORE_ID
 from annotool.masks import check_class_ids, check_mask_size, read_label_png
+from annotool.train.inference import image_to_tensor, model_input, resize_image, working_size
+from annotool.train.model import Normalization
 from annotool.voc import VocLayout
 
 SCALE_RANGE = (0.5, 2.0)
@@ -50,31 +51,6 @@ objects then appear in more crops."""
 CACHE_SCALE = SCALE_RANGE[1]
 """Training images are kept in memory at up to this multiple of the working size."""
 MAX_CACHE_BYTES = 2 * 1024**3
-
-
-def image_to_tensor(image: NDArray[np.uint8]) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 RGB to a ``(3, H, W)`` float32 tensor on the 0-1 scale."""
-    return (
-        torch.from_numpy(np.array(image, dtype=np.uint8, order="C"))
-        .permute(2, 0, 1)
-        .float()
-        .div_(255.0)
-    )
-
-
-def working_size(height: int, width: int, image_size: int | None) -> tuple[int, int]:
-    """``(height, width)`` scaled so the long side is ``image_size`` (None: unchanged)."""
-    if image_size is None:
-        return height, width
-    scale = image_size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def resize_image(image: NDArray[np.uint8], height: int, width: int) -> NDArray[np.uint8]:
-    """An ``(H, W, 3)`` uint8 image resized bilinearly (antialiased when shrinking)."""
-    if image.shape[:2] == (height, width):
-        return image
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
 
 
 def read_sample(
@@ -184,8 +160,7 @@ class ValidationImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = read_sample(self.layout, self.stems[index], self.num_classes)
-        image = resize_image(image, *working_size(*mask.shape, self.image_size))
-        pixels = self.normalization.apply(image_to_tensor(image))
+        pixels = model_input(image, self.image_size, self.normalization)
         return pixels, torch.from_numpy(mask.astype(np.int64))
 
 

@@ -81,8 +81,8 @@ class ResNetEncoder(nn.Module):
 
     def __init__(self, name: str) -> None:
         super().__init__()
-        blocks = ENCODERS[name].resnet_blocks if name in ENCODERS else None
-        if blocks is None:
+        stage_blocks = ENCODERS[name].resnet_blocks if name in ENCODERS else None
+        if stage_blocks is None:
             resnets = [item.name for item in ENCODERS.values() if item.is_resnet]
             raise EncoderWeightsError(f"unknown ResNet {name!r}; use one of {', '.join(resnets)}")
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
@@ -92,7 +92,7 @@ class ResNetEncoder(nn.Module):
         stages = []
         in_channels = RESNET_STAGE_CHANNELS[0]
         for index, (blocks, channels) in enumerate(
-            zip(blocks, RESNET_STAGE_CHANNELS[1:], strict=True)
+            zip(stage_blocks, RESNET_STAGE_CHANNELS[1:], strict=True)
         ):
             # The first block of a stage halves the size (except after the max-pooling).
             first = BasicBlock(in_channels, channels, stride=1 if index == 0 else 2)

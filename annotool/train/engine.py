@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,23 +18,16 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from annotool.errors import TrainingError
 from annotool.labels import IGNORE_ID
 from annotool.train import distributed
 from annotool.train.checkpoint import Checkpoint
 from annotool.train.device import MEMORY_FORMAT, Precision, autocast
-from annotool.train.encoders import PretrainedWeights
+from annotool.train.inference import scores_at_size
 from annotool.train.losses import SegmentationLoss
-from annotool.train.model import (
-    ModelConfig,
-    SegmentationModel,
-    build_model,
-    load_pretrained_encoder,
-)
-from annotool.train.options import TrainOptions
-from annotool.train.predict import scores_at_size
+from annotool.train.model import SegmentationModel, build_model, load_pretrained_encoder
+from annotool.train.setup import RunSetup
 
 MAX_NONFINITE_STEPS = 20
 """Consecutive steps with a NaN or infinite loss after which training gives up."""
@@ -41,7 +35,8 @@ EMA_WARMUP = 10
 """The EMA decay of step t is ``min(decay, (1 + t) / (EMA_WARMUP + t))``: early weights,
 which are mostly noise, are forgotten quickly."""
 
-Batches = DataLoader[tuple[torch.Tensor, torch.Tensor]]
+Batch = tuple[torch.Tensor, torch.Tensor]
+"""Normalized images ``(B, 3, h, w)`` float32 and class-id targets ``(B, H, W)`` int64."""
 
 
 @dataclass
@@ -115,7 +110,10 @@ class Engine:
 
     @torch.inference_mode()
     def validate(
-        self, loader: Batches, context: distributed.DistributedContext, on_image: Any
+        self,
+        batches: Iterable[Batch],
+        context: distributed.DistributedContext,
+        on_image: Callable[[int], None],
     ) -> tuple[float, NDArray[np.int64]]:
         """Mean loss and ``(C, C)`` confusion matrix of the EMA weights over the whole
         validation split, all ranks; scores are upsampled to each mask's own size."""
@@ -129,16 +127,18 @@ class Engine:
         num_classes = model.config.num_classes
         confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64)
         loss_sum = 0.0
-        for batch_images, batch_targets in loader:
+        batch_count = 0
+        for batch_images, batch_targets in batches:
             images, targets = self.to_device(batch_images, batch_targets)
             logits = scores_at_size(model, images, targets.shape[-2:], self.device, self.precision)
             loss_sum += self.criterion(logits, targets).item()
             labelled = targets != IGNORE_ID
             pairs = targets[labelled] * num_classes + logits.argmax(dim=1)[labelled]
             confusion += torch.bincount(pairs, minlength=num_classes**2).cpu()
+            batch_count += 1
             on_image(images.shape[0])
         totals = distributed.sum_across_ranks(
-            torch.tensor([loss_sum, len(loader)], dtype=torch.float64), context
+            torch.tensor([loss_sum, batch_count], dtype=torch.float64), context
         )
         confusion = distributed.sum_across_ranks(confusion, context)
         mean_loss = float(totals[0] / totals[1]) if totals[1] > 0 else math.nan
@@ -162,24 +162,19 @@ class Engine:
             self.scaler.load_state_dict(checkpoint.scaler_state)
 
 
-def make_engine(
-    options: TrainOptions,
-    model_config: ModelConfig,
-    class_weights: list[float] | None,
-    encoder_weights: PretrainedWeights | None,
-    device: torch.device,
-    precision: Precision,
-    context: distributed.DistributedContext,
-) -> Engine:
+def make_engine(setup: RunSetup, context: distributed.DistributedContext) -> Engine:
+    """A freshly initialized model (seeded; the encoder from pretrained weights if asked),
+    its average, AdamW and the loss, on ``setup``'s device."""
+    options, device, precision = setup.options, setup.device, setup.precision
     torch.manual_seed(options.seed)
-    model = build_model(model_config)
-    if encoder_weights is not None:
-        load_pretrained_encoder(model, encoder_weights)
+    model = build_model(setup.model_config)
+    if setup.encoder_weights is not None:
+        load_pretrained_encoder(model, setup.encoder_weights)
     model = model.to(device=device, memory_format=MEMORY_FORMAT)
     average = copy.deepcopy(model).requires_grad_(False).eval()
     weights = None
-    if class_weights is not None:
-        weights = torch.tensor(class_weights, dtype=torch.float32, device=device)
+    if setup.class_weights is not None:
+        weights = torch.tensor(setup.class_weights, dtype=torch.float32, device=device)
     # foreach updates all parameters with a few large kernels instead of a loop of small
     # ones: about 5 % faster training steps on a CPU (measured), the same maths.
     optimizer = torch.optim.AdamW(

@@ -18,11 +18,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 from annotool.parallel import usable_cpus
 from annotool.train import distributed
 from annotool.train.data import TrainingCrops, ValidationImages
-from annotool.train.engine import Batches
-from annotool.train.options import TrainOptions
 from annotool.train.setup import RunSetup
 
 MAX_VALIDATION_SHARE = 0.1
+Batches = DataLoader[tuple[torch.Tensor, torch.Tensor]]
 
 
 def default_loader_workers(device: torch.device) -> int:
@@ -82,9 +81,8 @@ class RunLoaders:
         )
 
 
-def make_loaders(
-    options: TrainOptions, setup: RunSetup, context: distributed.DistributedContext
-) -> RunLoaders:
+def make_loaders(setup: RunSetup, context: distributed.DistributedContext) -> RunLoaders:
+    options = setup.options
     num_classes = len(setup.class_names)
     crops_per_step = options.batch_size * context.world_size
     train_set = TrainingCrops(

@@ -1,12 +1,20 @@
-"""What ``annotool train`` takes: one frozen dataclass whose defaults are the CLI's."""
+"""What ``annotool train`` takes: one frozen dataclass whose defaults are the CLI's.
+
+Imports nothing of torch, so the CLI reads its defaults from here (:data:`DEFAULTS`)
+without paying for torch, and a resumed run's options are reconciled with the
+checkpoint's (:func:`options_for_resume`) before anything is built.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from annotool.choices import ENCODER_CHOICES, PRETRAINED_ENCODERS
+from annotool.choices import ENCODER_CHOICES, ENCODERS, PRETRAINED_ENCODERS
 from annotool.errors import TrainingError
 
 MIN_STEPS_PER_EPOCH = 25
@@ -73,6 +81,9 @@ class TrainOptions:
     """Start the encoder from torchvision's ImageNet weights, downloaded once."""
     encoder_weights: Path | None = None
     """A local copy of those weights (a state dict with torchvision's names)."""
+    given: frozenset[str] | None = None
+    """The names of the options the person gave (the CLI passes those on its command
+    line); None: all of them. On ``--resume`` the others take the checkpoint's values."""
 
     @property
     def uses_pretrained_encoder(self) -> bool:
@@ -98,7 +109,7 @@ class TrainOptions:
             raise TrainingError(
                 f"unknown --encoder {self.encoder!r}; use one of {', '.join(ENCODER_CHOICES)}"
             )
-        if self.full_resolution and self.encoder != "unet":
+        if self.full_resolution and ENCODERS[self.encoder].is_resnet:
             raise TrainingError(
                 f"--full-resolution applies to --encoder unet; a {self.encoder} encoder "
                 "always starts at half the resolution"
@@ -116,3 +127,128 @@ class TrainOptions:
         if self.patience is not None:
             return self.patience
         return 0 if self.time_budget is not None else DEFAULT_PATIENCE
+
+
+DEFAULTS: dict[str, Any] = {
+    item.name: item.default
+    for item in dataclasses.fields(TrainOptions)
+    if item.default is not dataclasses.MISSING
+}
+"""Every option's default, for the CLI's ``--help`` and parsing."""
+
+FIXED_ON_RESUME = (
+    "batch_size",
+    "size",
+    "image_size",
+    "lr",
+    "width",
+    "encoder",
+    "full_resolution",
+    "pretrained",
+    "encoder_weights",
+    "seed",
+    "class_weights",
+    "weight_decay",
+    "dice_weight",
+    "grad_clip",
+    "ema_decay",
+    "min_epoch_steps",
+)
+"""Options that define the run: a resumed run keeps them, and giving another value is
+refused (it would silently mix two runs)."""
+CHANGEABLE_ON_RESUME = ("epochs", "time_budget", "patience")
+"""Options a resumed run may change (to train longer, say): a value given on the command
+line wins over the checkpoint's, which is kept otherwise."""
+MACHINE_OPTIONS = ("device", "precision", "workers")
+"""Options about the machine rather than the run: a resumed run takes them from its own
+command line (or their defaults), whatever the checkpoint's run used."""
+_OPTION_NAMES = {"time_budget": "--time"}
+
+
+def option_name(field_name: str) -> str:
+    """The command-line spelling of a TrainOptions field: ``time_budget`` -> ``--time``."""
+    return _OPTION_NAMES.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def options_for_resume(
+    options: TrainOptions, saved: Mapping[str, Any], source: str
+) -> tuple[TrainOptions, list[str]]:
+    """The options to resume with, and a note for each changed option that was given.
+
+    ``saved`` is the checkpoint's record of the options its run was started with (see
+    :func:`options_record`); ``source`` names the checkpoint in messages. Options not
+    given take the saved values. A given option of :data:`FIXED_ON_RESUME` that differs
+    from the saved value raises TrainingError naming every such option and both values.
+    """
+    given = _given(options)
+    current = options_record(options)
+    conflicts, notes, changes = [], [], {}
+    for name in (*FIXED_ON_RESUME, *CHANGEABLE_ON_RESUME, *MACHINE_OPTIONS):
+        if name not in saved:  # a checkpoint from before the option existed
+            continue
+        if name in given or name in MACHINE_OPTIONS:
+            if current[name] == saved[name]:
+                continue
+            shown = (
+                f"{option_name(name)} {_shown(name, current[name])} "
+                f"(the run used {_shown(name, saved[name])})"
+            )
+            if name in FIXED_ON_RESUME:
+                conflicts.append(shown)
+            elif name in given:
+                notes.append(f"{shown} is used")
+        elif current[name] != saved[name]:
+            changes[name] = _from_record(name, saved[name])
+    if conflicts:
+        raise TrainingError(
+            f"--resume continues the run of {source}, but these options differ from it: "
+            f"{'; '.join(conflicts)}; leave them out to resume as it was, or start a new "
+            "run with --overwrite or another --out"
+        )
+    return dataclasses.replace(options, **changes), notes
+
+
+RESOLVED_KEY = "resolved"
+"""The key of a checkpoint's training record under which what the run resolved (class
+weights, precision, working size, processes) is kept beside the options as given."""
+_RESOLVED_IN_OLD_RECORDS = ("class_weights", "precision", "image_size")
+
+
+def saved_options(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The options a checkpoint's run was started with, from its training record.
+
+    Records from before :data:`RESOLVED_KEY` wrote resolved values over three options
+    (class weights as numbers, the precision picked, the working size), so those are
+    not known as given there and are not compared."""
+    if RESOLVED_KEY in record:
+        return {key: value for key, value in record.items() if key != RESOLVED_KEY}
+    return {key: value for key, value in record.items() if key not in _RESOLVED_IN_OLD_RECORDS}
+
+
+def options_record(options: TrainOptions) -> dict[str, Any]:
+    """The options as plain values (paths as strings), as checkpoints record them."""
+    return {
+        name: str(value) if isinstance(value, Path) else value
+        for name, value in dataclasses.asdict(options).items()
+        if name != "given"
+    }
+
+
+def _given(options: TrainOptions) -> frozenset[str]:
+    if options.given is None:
+        return frozenset(DEFAULTS)
+    return options.given
+
+
+def _from_record(name: str, value: Any) -> Any:
+    if name == "encoder_weights" and value is not None:
+        return Path(value)
+    return value
+
+
+def _shown(name: str, value: Any) -> str:
+    if value is None:
+        return "auto" if name == "image_size" else "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)

@@ -1,28 +1,34 @@
-"""Everything a run is made of before its first step: dataset, classes, normalization,
-class weights, working size and model config, restored from ``last.pt`` on ``--resume``."""
+"""Everything a run is made of before its first step: options, dataset, classes,
+normalization, class weights, working size and model config, restored from ``last.pt``
+on ``--resume``."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-from PIL import Image
 
+from annotool.choices import ENCODERS
 from annotool.errors import CheckpointError, DatasetError, TrainingError
 from annotool.fileio import check_output_dir
+from annotool.images import ImageSource, read_header
 from annotool.stats import DatasetStats, dataset_stats, read_class_weights
 from annotool.tables import name_some
 from annotool.train import distributed
 from annotool.train.checkpoint import Checkpoint, load_checkpoint
-from annotool.train.data import Normalization
 from annotool.train.device import Precision, resolve_precision
-from annotool.train.encoders import IMAGENET_NORMALIZATION, PretrainedWeights, pretrained_weights
+from annotool.train.encoders import PretrainedWeights, pretrained_weights
 from annotool.train.history import CURVES_FILE, METRICS_FILE
-from annotool.train.model import ModelConfig
-from annotool.train.options import TrainOptions
+from annotool.train.model import IMAGENET_NORMALIZATION, ModelConfig, Normalization
+from annotool.train.options import (
+    RESOLVED_KEY,
+    TrainOptions,
+    options_for_resume,
+    saved_options,
+)
 from annotool.voc import VocLayout
 
 BEST_CHECKPOINT = "best.pt"
@@ -42,6 +48,8 @@ MAX_LISTED_MISSING = 5
 class RunSetup:
     """The pieces a run is made of, built once by :func:`prepare`."""
 
+    options: TrainOptions
+    """The options the run goes by: on ``--resume``, the checkpoint's where not given."""
     layout: VocLayout
     out_dir: Path
     class_names: list[str]
@@ -63,7 +71,7 @@ def prepare(
     options: TrainOptions,
     device: torch.device,
     context: distributed.DistributedContext,
-    on_message: Any,
+    on_message: Callable[[str], None],
 ) -> RunSetup:
     layout = VocLayout.open(options.dataset_dir)
     class_names = layout.read_class_names()
@@ -90,6 +98,11 @@ def prepare(
     resumed = None
     if options.resume:
         resumed = _load_resume_checkpoint(out_dir, class_names)
+        options, notes = options_for_resume(
+            options, saved_options(resumed.training), str(out_dir / LAST_CHECKPOINT)
+        )
+        for note in notes:
+            on_message(note)
     else:
         check_output_dir(out_dir, options.overwrite)
         if context.is_main:
@@ -99,7 +112,8 @@ def prepare(
     encoder_weights = None
     if resumed is not None:
         normalization = resumed.normalization
-        class_weights = resumed.training.get("class_weights")
+        # Records from before RESOLVED_KEY kept the resolved weights under the option's name.
+        class_weights = resumed.training.get(RESOLVED_KEY, resumed.training).get("class_weights")
         model_config = resumed.model_config
         image_size = resumed.image_size or auto_image_size(layout, train_stems)
         on_message(
@@ -133,6 +147,7 @@ def prepare(
         + (f", {context.world_size} processes" if context.is_distributed else "")
     )
     return RunSetup(
+        options=options,
         layout=layout,
         out_dir=out_dir,
         class_names=class_names,
@@ -150,10 +165,10 @@ def prepare(
 
 
 def _describe_model(config: ModelConfig) -> str:
-    if config.encoder == "unet":
-        scale = "half" if config.stem_stride == 2 else "full"
-        return f"UNet width {config.width} at {scale} resolution"
-    return f"{config.encoder} encoder, UNet decoder width {config.width}"
+    if ENCODERS[config.encoder].is_resnet:
+        return f"{config.encoder} encoder, UNet decoder width {config.width}"
+    scale = "half" if config.stem_stride == 2 else "full"
+    return f"UNet width {config.width} at {scale} resolution"
 
 
 def auto_image_size(layout: VocLayout, stems: list[str]) -> int:
@@ -161,8 +176,8 @@ def auto_image_size(layout: VocLayout, stems: list[str]) -> int:
     images, at most :data:`MAX_AUTO_IMAGE_SIZE`, rounded to a multiple of 16."""
     long_sides = []
     for stem in stems:
-        with Image.open(layout.image_path(stem)) as image:  # reads the header only
-            long_sides.append(max(image.size))
+        header = read_header(ImageSource.file(layout.image_path(stem), oriented=False))
+        long_sides.append(max(header.height, header.width))
     median = min(statistics.median(long_sides), MAX_AUTO_IMAGE_SIZE)
     return max(IMAGE_SIZE_MULTIPLE, round(median / IMAGE_SIZE_MULTIPLE) * IMAGE_SIZE_MULTIPLE)
 

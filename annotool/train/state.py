@@ -1,4 +1,9 @@
-"""How long a run is and how its learning rate moves: counted in optimizer steps.
+"""Where a run stands: its length, its learning rate, its best result so far.
+
+:class:`RunState` is everything a checkpoint must hold for ``--resume`` to go on where the
+run stopped; :meth:`RunState.saved` and :meth:`RunState.restored` sit side by side.
+
+How long a run is and how its learning rate moves is counted in optimizer steps.
 
 The learning rate warms up linearly for a bounded number of steps (5% of the run, at
 most :data:`MAX_WARMUP_STEPS`), then decays along a cosine to 1% of its peak at the last
@@ -14,7 +19,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from annotool.train.history import EpochRow
+
+if TYPE_CHECKING:
+    from annotool.train.checkpoint import Checkpoint
 
 WARMUP_SHARE = 0.05
 MAX_WARMUP_STEPS = 100
@@ -115,3 +125,78 @@ class Budget:
             "warmup": self.warmup,
             "warmup_measured": self.warmup_measured,
         }
+
+
+@dataclass
+class RunState:
+    """Where a run stands: its :class:`Budget`, the per-epoch history and the best epoch,
+    and the timings that size the next epoch. Restored from ``last.pt`` on resume."""
+
+    budget: Budget
+    history: list[EpochRow] = field(default_factory=list)
+    best_miou: float = -1.0
+    best_epoch: int = 0
+    last_epoch: int = 0
+    stale_validations: int = 0
+    """Validations after warm-up without a better mIoU, for early stopping."""
+    last_validation_seconds: float = 0.0
+    last_images_per_s: float = 0.0
+    validation_seconds: float = 0.0
+
+    def saved(self) -> dict[str, Any]:
+        """The checkpoint fields that :meth:`restored` reads back."""
+        return {
+            "epoch": self.last_epoch,
+            "best_miou": self.best_miou,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "scheduler_state": self.budget.state_dict(),
+        }
+
+    @classmethod
+    def restored(
+        cls,
+        checkpoint: Checkpoint,
+        steps_per_epoch: int,
+        epochs: int,
+        seconds: float | None,
+        started: float,
+    ) -> RunState:
+        """The state :meth:`saved` wrote into ``checkpoint``, for this process's budget of
+        ``epochs`` or ``seconds``."""
+        schedule = checkpoint.scheduler_state or {}
+        # Checkpoints from before step budgets kept LambdaLR's state, whose last_epoch is the step.
+        step = int(schedule.get("step", schedule.get("last_epoch", 0)))
+        budget = Budget(
+            steps_per_epoch,
+            epochs,
+            seconds,
+            step=step,
+            elapsed=float(schedule.get("elapsed", 0.0)),
+            started=started,
+        )
+        if budget.is_timed and "warmup" in schedule:
+            budget.warmup = int(schedule["warmup"])
+            # Checkpoints from before the flag measured it by their tenth step.
+            budget.warmup_measured = bool(schedule.get("warmup_measured", step >= MEASURED_STEPS))
+        return cls(
+            budget=budget,
+            history=list(checkpoint.history),
+            best_miou=checkpoint.best_miou,
+            best_epoch=checkpoint.best_epoch,
+            last_epoch=checkpoint.epoch,
+        )
+
+    def record(self, row: EpochRow, miou: float, validation_seconds: float) -> bool:
+        """Enter a validated epoch; returns whether it is the best so far."""
+        self.last_epoch = int(row["epoch"])
+        self.history.append(row)
+        self.last_validation_seconds = validation_seconds
+        self.validation_seconds += validation_seconds
+        improved = miou > self.best_miou
+        if improved:
+            self.best_miou, self.best_epoch = miou, self.last_epoch
+            self.stale_validations = 0
+        elif not self.budget.in_warmup():
+            self.stale_validations += 1
+        return improved
