@@ -20,7 +20,7 @@ import torch
 from bench_train import NUM_CLASSES, count_flops
 
 from annotool.choices import ENCODER_CHOICES
-from annotool.train.losses import SegmentationLoss
+from annotool.train.engine import SegmentationLoss
 from annotool.train.model import ModelConfig, build_model
 
 

@@ -27,7 +27,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from annotool.train.device import autocast, cpu_has_fast_bf16, resolve_precision
-from annotool.train.losses import SegmentationLoss
+from annotool.train.engine import SegmentationLoss
 from annotool.train.model import ModelConfig, UNet, build_model
 
 NUM_CLASSES = 4

@@ -221,3 +221,23 @@ def test_a_bad_time_budget_is_explained(tmp_path: Path, value: str) -> None:
     )
     assert result.exit_code == 1
     assert "write it like 90s, 10m or 1h" in result.output
+
+
+def test_resume_refuses_changed_options_and_keeps_the_runs_own(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    first = ["train", str(layout.root), "--out", str(run), *CPU_FP32]
+    assert CliRunner().invoke(main, [*first, *TINY_TRAINING, "--lr", "0.01"]).exit_code == 0
+
+    changed = CliRunner().invoke(main, [*first, "--resume", "--width", "8", "--epochs", "3"])
+    assert changed.exit_code == 1
+    assert "--width 8 (the run used 4)" in changed.output
+    assert "Traceback" not in changed.output
+
+    # Without the changed option, the run goes on with its own width, lr and crop size.
+    resumed = CliRunner().invoke(main, [*first, "--resume", "--epochs", "3", "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "--epochs 3 (the run used 2) is used" in resumed.output
+    checkpoint = torch.load(run / "last.pt", weights_only=True)
+    assert checkpoint["epoch"] == 3
+    assert checkpoint["training"]["width"] == 4 and checkpoint["training"]["lr"] == 0.01

@@ -10,7 +10,7 @@ import torch
 from train_fixtures import make_dataset, one_torch_thread  # noqa: F401
 
 from annotool.evaluate import evaluate_model
-from annotool.train.distributed import (
+from annotool.train.device import (
     DistributedContext,
     context_from_environment,
     process_group_backend,

@@ -29,7 +29,7 @@ from annotool.train.options import (
 class _TrainProgress:
     """Draws the training observer's events: a bar per epoch, then a summary line.
 
-    Implements annotool.train.events.TrainingObserver by duck typing, so this module
+    Implements annotool.train.report.TrainingObserver by duck typing, so this module
     need not import torch.
     """
 

@@ -1,4 +1,4 @@
-"""Reading the converted dataset for training: samples, augmentation, validation images.
+"""The data a run trains and validates on: samples, augmentation, batches per rank.
 
 Images are seen at the working size (:mod:`annotool.train.inference`). Training
 draws random crops of ``crop_size`` around that scale (random resized crop, flips, small
@@ -8,9 +8,12 @@ images are resized to the working size while their masks stay at the original si
 
 An epoch draws ``samples_per_epoch`` crops: every training image in a shuffled order,
 repeated when the dataset is smaller than that, so a handful of photos still gives an
-epoch of useful length. Each crop is drawn from a generator seeded with
-``(seed, epoch, draw)``, so it does not depend on which DataLoader worker made it:
-``--seed`` repeats a run exactly on the CPU.
+epoch of useful length, and at least ``min_epoch_steps`` batches. Each crop is drawn from
+a generator seeded with ``(seed, epoch, draw)``, so it does not depend on which
+DataLoader worker made it: ``--seed`` repeats a run exactly on the CPU. A ``--time`` run
+also lengthens its epochs so that validating, which follows every epoch, takes at most
+:data:`MAX_VALIDATION_SHARE` of the run: when steps are cheap and the validation split is
+large, validating after every 25 steps would otherwise eat a third of the budget.
 """
 
 from __future__ import annotations
@@ -23,14 +26,17 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from annotool.errors import DatasetError
 from annotool.images import read_rgb
 from annotool.labels import IGNORE_ID
 from annotool.masks import check_class_ids, check_mask_size, read_label_png
+from annotool.parallel import usable_cpus
+from annotool.train.device import DistributedContext
 from annotool.train.inference import image_to_tensor, model_input, resize_image, working_size
 from annotool.train.model import Normalization
+from annotool.train.setup import RunSetup
 from annotool.voc import VocLayout
 
 SCALE_RANGE = (0.5, 2.0)
@@ -271,3 +277,99 @@ def _rotate(
         shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False
     )[0, 0].long()
     return rotated, torch.where(labels == 0, IGNORE_ID, labels - 1)
+
+
+MAX_VALIDATION_SHARE = 0.1
+Batches = DataLoader[tuple[torch.Tensor, torch.Tensor]]
+
+
+def default_loader_workers(device: torch.device) -> int:
+    """DataLoader processes: up to 8 feeding a GPU; on a CPU run few, at most a quarter of
+    the cores, since decoding costs little there once images are cached and extra
+    processes would take cores from the model's own threads (0 on a 2-core machine).
+    """
+    cpus = usable_cpus()
+    if device.type == "cuda":
+        return min(8, cpus)
+    return min(4, cpus // 4)
+
+
+def steps_for_validation_share(
+    min_steps: int, step_seconds: float, validation_seconds: float
+) -> int:
+    """Steps an epoch needs so that a validation of ``validation_seconds`` after it takes at
+    most :data:`MAX_VALIDATION_SHARE` of the epoch, and never fewer than ``min_steps``."""
+    if step_seconds <= 0 or validation_seconds <= 0:
+        return min_steps
+    training_seconds = validation_seconds * (1 - MAX_VALIDATION_SHARE) / MAX_VALIDATION_SHARE
+    return max(min_steps, math.ceil(training_seconds / step_seconds))
+
+
+@dataclass
+class RunLoaders:
+    """The training crops and the validation batches of one process (one rank)."""
+
+    train_set: TrainingCrops
+    val: Batches
+    val_images: int
+    min_steps: int
+    """Batches in an epoch of the plain length: every image once, ``min_epoch_steps``."""
+    batch_size: int
+    workers: int
+    context: DistributedContext
+    pin_memory: bool
+
+    def epoch_batches(self, epoch: int, steps: int | None = None) -> Batches:
+        """The training batches of ``epoch``: ``steps`` of them (at least the plain length)."""
+        crops_per_step = self.batch_size * self.context.world_size
+        self.train_set.set_epoch(epoch, max(self.min_steps, steps or 0) * crops_per_step)
+        # The crops are already in a seeded random order; the sampler only deals them to ranks.
+        sampler = DistributedSampler(
+            self.train_set,
+            num_replicas=self.context.world_size,
+            rank=self.context.rank,
+            shuffle=False,
+        )
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.workers,
+            drop_last=len(sampler) > self.batch_size,
+            pin_memory=self.pin_memory,
+        )
+
+
+def make_loaders(setup: RunSetup, context: DistributedContext) -> RunLoaders:
+    options = setup.options
+    num_classes = len(setup.class_names)
+    crops_per_step = options.batch_size * context.world_size
+    train_set = TrainingCrops(
+        setup.layout,
+        setup.train_stems,
+        num_classes,
+        setup.normalization,
+        crop_size=options.size,
+        image_size=setup.image_size,
+        samples_per_epoch=options.min_epoch_steps * crops_per_step,
+        seed=options.seed,
+    )
+    # Each rank validates its own share; confusion matrices are summed, so nothing counts twice.
+    val_set = ValidationImages(
+        setup.layout,
+        setup.val_stems[context.rank :: context.world_size],
+        num_classes,
+        setup.normalization,
+        setup.image_size,
+    )
+    workers = default_loader_workers(setup.device) if options.workers is None else options.workers
+    return RunLoaders(
+        train_set=train_set,
+        val=DataLoader(val_set, batch_size=1, num_workers=workers),
+        val_images=len(val_set),
+        min_steps=math.ceil(len(train_set) / crops_per_step),
+        batch_size=options.batch_size,
+        workers=workers,
+        context=context,
+        pin_memory=setup.device.type == "cuda",
+    )

@@ -1,6 +1,7 @@
-"""The model and what updates it: one training step, the weight average, validation.
+"""The model and what updates it: the loss, one training step, the weight average,
+validation.
 
-The :class:`Engine` holds the UNet being trained, an exponential moving average (EMA) of
+The :class:`Engine` holds the model being trained, an exponential moving average (EMA) of
 its weights, AdamW, the loss and the mixed-precision machinery, on one device. The EMA is
 what validation scores and what checkpoints give to ``predict``: on a few images the raw
 weights jump from step to step, and the best checkpoint would be chosen on noise.
@@ -16,16 +17,22 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from numpy.typing import NDArray
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from annotool.errors import TrainingError
 from annotool.labels import IGNORE_ID
-from annotool.train import distributed
 from annotool.train.checkpoint import Checkpoint
-from annotool.train.device import MEMORY_FORMAT, Precision, autocast
+from annotool.train.device import (
+    MEMORY_FORMAT,
+    DistributedContext,
+    Precision,
+    autocast,
+    sum_across_ranks,
+)
 from annotool.train.inference import scores_at_size
-from annotool.train.losses import SegmentationLoss
 from annotool.train.model import SegmentationModel, build_model, load_pretrained_encoder
 from annotool.train.setup import RunSetup
 
@@ -73,7 +80,7 @@ class Engine:
         images: torch.Tensor,
         targets: torch.Tensor,
         step: int,
-        context: distributed.DistributedContext,
+        context: DistributedContext,
     ) -> float | None:
         """One optimizer step and EMA update; returns the loss, None for a skipped step."""
         images, targets = self.to_device(images, targets)
@@ -112,7 +119,7 @@ class Engine:
     def validate(
         self,
         batches: Iterable[Batch],
-        context: distributed.DistributedContext,
+        context: DistributedContext,
         on_image: Callable[[int], None],
     ) -> tuple[float, NDArray[np.int64]]:
         """Mean loss and ``(C, C)`` confusion matrix of the EMA weights over the whole
@@ -122,7 +129,7 @@ class Engine:
             # Each rank's BatchNorm statistics saw its own batches: validate (and save) them
             # averaged over the ranks, so every rank scores the weights that rank 0 saves.
             for buffer in model.buffers():
-                total = distributed.sum_across_ranks(buffer.detach().cpu().double(), context)
+                total = sum_across_ranks(buffer.detach().cpu().double(), context)
                 buffer.copy_((total / context.world_size).to(buffer.dtype))
         num_classes = model.config.num_classes
         confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64)
@@ -137,10 +144,10 @@ class Engine:
             confusion += torch.bincount(pairs, minlength=num_classes**2).cpu()
             batch_count += 1
             on_image(images.shape[0])
-        totals = distributed.sum_across_ranks(
+        totals = sum_across_ranks(
             torch.tensor([loss_sum, batch_count], dtype=torch.float64), context
         )
-        confusion = distributed.sum_across_ranks(confusion, context)
+        confusion = sum_across_ranks(confusion, context)
         mean_loss = float(totals[0] / totals[1]) if totals[1] > 0 else math.nan
         return mean_loss, confusion.reshape(num_classes, num_classes).numpy()
 
@@ -162,7 +169,7 @@ class Engine:
             self.scaler.load_state_dict(checkpoint.scaler_state)
 
 
-def make_engine(setup: RunSetup, context: distributed.DistributedContext) -> Engine:
+def make_engine(setup: RunSetup, context: DistributedContext) -> Engine:
     """A freshly initialized model (seeded; the encoder from pretrained weights if asked),
     its average, AdamW and the loss, on ``setup``'s device."""
     options, device, precision = setup.options, setup.device, setup.precision
@@ -200,9 +207,54 @@ def make_engine(setup: RunSetup, context: distributed.DistributedContext) -> Eng
     )
 
 
-def _finite_on_all_ranks(loss: torch.Tensor, context: distributed.DistributedContext) -> bool:
+def _finite_on_all_ranks(loss: torch.Tensor, context: DistributedContext) -> bool:
     finite = torch.isfinite(loss.detach()).to(torch.float64).cpu().reshape(1)
     if context.is_distributed:
         # Every rank must skip together, or DDP's gradient all-reduce would hang.
-        finite = distributed.sum_across_ranks(finite, context) / context.world_size
+        finite = sum_across_ranks(finite, context) / context.world_size
     return bool(finite.item() == 1.0)
+
+
+class SegmentationLoss(nn.Module):
+    """``CE(weights, ignore_index=255) + dice_weight * (1 - mean soft Dice over classes)``.
+
+    ``logits`` are ``(B, C, H, W)``, ``target`` ``(B, H, W)`` int64 class ids with 255 for
+    ignored pixels, which contribute neither to the loss nor to its gradient. The loss is
+    computed in float32 even under autocast, where softmax sums in bf16 would be too coarse.
+    """
+
+    def __init__(self, class_weights: torch.Tensor | None = None, dice_weight: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("class_weights", class_weights, persistent=False)
+        self.dice_weight = dice_weight
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if not (target != IGNORE_ID).any():
+            # A crop of padding and ignore only: cross-entropy's mean would be 0/0 = NaN.
+            return logits.sum() * 0.0
+        cross_entropy = F.cross_entropy(
+            logits, target, weight=self.class_weights, ignore_index=IGNORE_ID
+        )
+        if self.dice_weight == 0:
+            return cross_entropy
+        return cross_entropy + self.dice_weight * soft_dice_loss(logits, target)
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """``1 - mean over classes of (2|P∩T| + s) / (|P| + |T| + s)`` over labelled pixels.
+
+    ``P`` are softmax probabilities, ``T`` the one-hot target; sums run over the batch so
+    that a class missing from one image does not dominate. A class absent from target and
+    prediction scores close to 1 thanks to the smoothing term.
+    """
+    num_classes = logits.shape[1]
+    labelled = (target != IGNORE_ID).unsqueeze(1)
+    probabilities = logits.softmax(dim=1) * labelled
+    one_hot = F.one_hot(target.masked_fill(~labelled.squeeze(1), 0), num_classes)
+    one_hot = one_hot.permute(0, 3, 1, 2).to(probabilities.dtype) * labelled
+    dims = (0, 2, 3)
+    intersection = (probabilities * one_hot).sum(dims)
+    total = probabilities.sum(dims) + one_hot.sum(dims)
+    dice = (2 * intersection + smooth) / (total + smooth)
+    return 1 - dice.mean()

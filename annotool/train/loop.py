@@ -16,21 +16,30 @@ from typing import Any
 import torch
 
 from annotool.metrics import SegmentationScores, scores_from_confusion
-from annotool.train import distributed
 from annotool.train.checkpoint import Checkpoint, default_palette, save_checkpoint
-from annotool.train.device import resolve_device
+from annotool.train.data import Batches, RunLoaders, make_loaders, steps_for_validation_share
+from annotool.train.device import (
+    DistributedContext,
+    context_from_environment,
+    join_process_group,
+    leave_process_group,
+    resolve_device,
+    sum_across_ranks,
+    wait_for_all_ranks,
+)
 from annotool.train.engine import Engine, make_engine
-from annotool.train.events import EpochResult, TrainingObserver, TrainResult
-from annotool.train.history import (
+from annotool.train.options import RESOLVED_KEY, TrainOptions, options_record
+from annotool.train.report import (
     CURVES_FILE,
     METRICS_FILE,
+    EpochResult,
     EpochRow,
+    TrainingObserver,
+    TrainResult,
     iou_column,
     write_curves_png,
     write_metrics_csv,
 )
-from annotool.train.loaders import Batches, RunLoaders, make_loaders, steps_for_validation_share
-from annotool.train.options import RESOLVED_KEY, TrainOptions, options_record
 from annotool.train.setup import BEST_CHECKPOINT, LAST_CHECKPOINT, RunSetup, prepare
 from annotool.train.state import Budget, RunState
 
@@ -41,10 +50,10 @@ def train(options: TrainOptions, observer: TrainingObserver | None = None) -> Tr
     """Train a model as ``options`` say; see the module docstring for what is written."""
     started = time.perf_counter()  # a time budget counts the setup too
     options.check()
-    context = distributed.context_from_environment()
+    context = context_from_environment()
     if observer is None or not context.is_main:
         observer = TrainingObserver()
-    device = distributed.start(context, resolve_device(options.device))
+    device = join_process_group(context, resolve_device(options.device))
     try:
         # Options, data and model.
         setup = prepare(options, device, context, observer.on_message)
@@ -90,10 +99,10 @@ def train(options: TrainOptions, observer: TrainingObserver | None = None) -> Tr
                 break
 
         # No rank may tear down its connections while another still uses them.
-        distributed.wait_for_all(context)
+        wait_for_all_ranks(context)
         return _result(setup, state, stopped_early, started, context)
     finally:
-        distributed.stop(context)
+        leave_process_group(context)
 
 
 def _initial_state(
@@ -110,9 +119,7 @@ def _initial_state(
     )
 
 
-def _finished(
-    state: RunState, options: TrainOptions, context: distributed.DistributedContext
-) -> bool:
+def _finished(state: RunState, options: TrainOptions, context: DistributedContext) -> bool:
     if not state.budget.is_timed:
         return state.last_epoch >= options.epochs
     return _out_of_time(state, context)
@@ -135,26 +142,24 @@ def _resume_note(setup: RunSetup, state: RunState) -> str:
     )
 
 
-def _epoch_steps(
-    state: RunState, options: TrainOptions, context: distributed.DistributedContext
-) -> int | None:
+def _epoch_steps(state: RunState, options: TrainOptions, context: DistributedContext) -> int | None:
     """A ``--time`` run's epoch length: long enough that validating stays a small share."""
     if not state.budget.is_timed or state.last_images_per_s <= 0:
         return None
     step_seconds = options.batch_size * context.world_size / state.last_images_per_s
     steps = steps_for_validation_share(0, step_seconds, state.last_validation_seconds)
     if context.is_distributed:  # each rank timed itself, but all must take the same steps
-        total = distributed.sum_across_ranks(torch.tensor([float(steps)], torch.float64), context)
+        total = sum_across_ranks(torch.tensor([float(steps)], torch.float64), context)
         steps = math.ceil(float(total.item()) / context.world_size)
     return steps
 
 
-def _out_of_time(state: RunState, context: distributed.DistributedContext) -> bool:
+def _out_of_time(state: RunState, context: DistributedContext) -> bool:
     """Whether a time budget has no room for another step and validation, on any rank."""
     out = state.budget.out_of_time(state.last_validation_seconds)
     if context.is_distributed:  # every rank must stop at the same step
         flag = torch.tensor([float(out)], dtype=torch.float64)
-        out = bool(distributed.sum_across_ranks(flag, context).item() > 0)
+        out = bool(sum_across_ranks(flag, context).item() > 0)
     return out
 
 
@@ -162,7 +167,7 @@ def _train_epoch(
     engine: Engine,
     batches: Batches,
     state: RunState,
-    context: distributed.DistributedContext,
+    context: DistributedContext,
     observer: TrainingObserver,
 ) -> float:
     """One epoch of steps (fewer when the time runs out); the mean loss over all ranks.
@@ -189,14 +194,12 @@ def _train_epoch(
         if budget.is_timed and _out_of_time(state, context):
             break
     seconds = time.perf_counter() - started
-    totals = distributed.sum_across_ranks(
-        torch.tensor([loss_sum, images_seen], dtype=torch.float64), context
-    )
+    totals = sum_across_ranks(torch.tensor([loss_sum, images_seen], dtype=torch.float64), context)
     state.last_images_per_s = float(totals[1]) / max(seconds, 1e-9)
     return float(totals[0] / totals[1]) if totals[1] > 0 else math.nan
 
 
-def _training_record(setup: RunSetup, context: distributed.DistributedContext) -> dict[str, Any]:
+def _training_record(setup: RunSetup, context: DistributedContext) -> dict[str, Any]:
     """What checkpoints keep of how the run was started: the options as given (compared
     on ``--resume``) and what the run resolved them to."""
     return {
@@ -295,7 +298,7 @@ def _result(
     state: RunState,
     stopped_early: bool,
     started: float,
-    context: distributed.DistributedContext,
+    context: DistributedContext,
 ) -> TrainResult:
     return TrainResult(
         run_dir=setup.out_dir,

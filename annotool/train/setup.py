@@ -17,11 +17,9 @@ from annotool.fileio import check_output_dir
 from annotool.images import ImageSource, read_header
 from annotool.stats import DatasetStats, dataset_stats, read_class_weights
 from annotool.tables import name_some
-from annotool.train import distributed
 from annotool.train.checkpoint import Checkpoint, load_checkpoint
-from annotool.train.device import Precision, resolve_precision
+from annotool.train.device import DistributedContext, Precision, resolve_precision
 from annotool.train.encoders import PretrainedWeights, pretrained_weights
-from annotool.train.history import CURVES_FILE, METRICS_FILE
 from annotool.train.model import IMAGENET_NORMALIZATION, ModelConfig, Normalization
 from annotool.train.options import (
     RESOLVED_KEY,
@@ -29,6 +27,7 @@ from annotool.train.options import (
     options_for_resume,
     saved_options,
 )
+from annotool.train.report import CURVES_FILE, METRICS_FILE
 from annotool.voc import VocLayout
 
 BEST_CHECKPOINT = "best.pt"
@@ -70,7 +69,7 @@ class RunSetup:
 def prepare(
     options: TrainOptions,
     device: torch.device,
-    context: distributed.DistributedContext,
+    context: DistributedContext,
     on_message: Callable[[str], None],
 ) -> RunSetup:
     layout = VocLayout.open(options.dataset_dir)

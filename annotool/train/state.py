@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from annotool.train.history import EpochRow
+from annotool.train.report import EpochRow
 
 if TYPE_CHECKING:
     from annotool.train.checkpoint import Checkpoint
