@@ -84,16 +84,15 @@ def test_every_command_help_names_its_docs_page(words: list[str]) -> None:
 
 def readme_command(starts: str) -> str:
     """The one line of a README code block that starts with ``starts``."""
-    found = [
-        line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith(starts)
-    ]
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    found = [line for line in lines if line.startswith(starts)]
     assert len(found) == 1, found
     return found[0]
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:
     install, test = readme_command("pip install -e '.[train,dev]' && ").split(" && ")
-    ci = (ROOT / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert install.replace("pip install -e", "python -m pip install --quiet -e") in ci
     assert ci.rstrip().splitlines()[-1] == test == "python -m pytest -q"
 
