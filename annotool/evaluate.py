@@ -252,7 +252,7 @@ def evaluation_report(
     images: int,
     source: dict[str, str],
 ) -> dict[str, Any]:
-    """The JSON document of ``annotool evaluate --json`` (schema in the README)."""
+    """The JSON document of ``annotool evaluate --json`` (schema in docs/dataset.md)."""
     return {
         "dataset": str(dataset),
         "split": split,

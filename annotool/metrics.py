@@ -101,7 +101,7 @@ class SegmentationScores:
         return int(self.confusion.sum())
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready scores: NaN becomes None (``n/a``); see the README for the schema."""
+        """JSON-ready scores: NaN becomes None (``n/a``); see docs/dataset.md for the schema."""
         ground_truth = self.confusion.sum(axis=1)
         predicted = self.confusion.sum(axis=0)
         return {

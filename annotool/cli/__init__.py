@@ -27,7 +27,11 @@ from annotool.cli.training import train
 __all__ = ["Interrupted", "main", "reports_errors"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Documentation: README.md and docs/ in annotool's source; each command's --help "
+    "names its page.",
+)
 @click.version_option(__version__, prog_name="annotool")
 def main() -> None:
     """Turn labelme annotations into a segmentation dataset, check, split and measure it,

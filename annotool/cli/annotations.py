@@ -9,6 +9,7 @@ import click
 
 from annotool.check import check_annotations, find_annotation_files, labels_in_use
 from annotool.cli.common import (
+    docs_epilog,
     echo_skipped_and_unused,
     find_inputs,
     inputs_argument,
@@ -33,7 +34,7 @@ from annotool.masks_to_labelme import find_mask_pairs, masks_to_labelme
 from annotool.polygons import TraceOptions
 
 
-@click.command()
+@click.command(epilog=docs_epilog("convert.md"))
 @inputs_argument
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @labels_option
@@ -93,7 +94,7 @@ def convert(
     click.echo(format_pixel_shares(result))
 
 
-@click.command()
+@click.command(epilog=docs_epilog("convert.md"))
 @inputs_argument
 @labels_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -134,7 +135,7 @@ def check(
         raise SystemExit(1)
 
 
-@click.command("labels")
+@click.command("labels", epilog=docs_epilog("convert.md"))
 @inputs_argument
 @click.option(
     "-o",
@@ -161,7 +162,7 @@ def labels_command(inputs: tuple[Path, ...], output: Path | None, recursive: boo
         click.echo(f"Wrote {len(used)} labels to {output}.", err=True)
 
 
-@click.command("masks-to-labelme")
+@click.command("masks-to-labelme", epilog=docs_epilog("convert.md"))
 @click.argument("mask_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("image_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))

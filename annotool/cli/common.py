@@ -28,6 +28,11 @@ from annotool.progress import ProgressCallback, no_progress
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def docs_epilog(page: str) -> str:
+    """The last line of a command's ``--help``: the page of ``docs/`` that documents it."""
+    return f"Full reference: docs/{page} in annotool's source."
+
+
 INTERRUPTED_EXIT_CODE = 130
 """128 + SIGINT, what shells report for a command stopped by Ctrl-C."""
 

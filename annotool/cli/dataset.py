@@ -10,6 +10,7 @@ from annotool.cli.common import (
     SplitSizeType,
     default_workers,
     device_option,
+    docs_epilog,
     find_inputs,
     precision_option,
     progress_bar,
@@ -43,7 +44,7 @@ def _check_group_pattern(
     return value
 
 
-@click.command("split")
+@click.command("split", epilog=docs_epilog("dataset.md"))
 @click.argument("dataset_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--val",
@@ -133,7 +134,7 @@ def split_command(
     )
 
 
-@click.command()
+@click.command(epilog=docs_epilog("dataset.md"))
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option(
     "--split",
@@ -221,7 +222,7 @@ def stats(
         click.echo(f"Wrote {plot}", err=True)
 
 
-@click.command()
+@click.command(epilog=docs_epilog("dataset.md"))
 @click.argument(
     "paths", nargs=-1, metavar="[CHECKPOINT] DATASET_DIR", type=click.Path(path_type=Path)
 )

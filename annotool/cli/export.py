@@ -11,6 +11,7 @@ import click
 from annotool.cli.common import (
     F,
     SplitSizeType,
+    docs_epilog,
     echo_skipped_and_unused,
     find_inputs,
     inputs_argument,
@@ -26,7 +27,7 @@ from annotool.export import ExportResult, SplitRequest, export_coco, export_yolo
 from annotool.export.coco import IGNORE_MODES
 
 
-@click.group()
+@click.group(epilog=docs_epilog("export.md"))
 def export() -> None:
     """Export labelme annotations as COCO or YOLO instance segmentation.
 
@@ -90,7 +91,7 @@ def _run_export(
     return result
 
 
-@export.command("coco")
+@export.command("coco", epilog=docs_epilog("export.md"))
 @export_options
 @click.option(
     "--val",
@@ -139,7 +140,7 @@ def export_coco_command(
     )
 
 
-@export.command("yolo")
+@export.command("yolo", epilog=docs_epilog("export.md"))
 @export_options
 @click.option(
     "--val",

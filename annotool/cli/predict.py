@@ -8,6 +8,7 @@ import click
 
 from annotool.cli.common import (
     device_option,
+    docs_epilog,
     interrupted_file_by_file,
     min_area_option,
     precision_option,
@@ -28,7 +29,7 @@ from annotool.labelme_write import (
 from annotool.polygons import MAX_OVERLAP, TraceOptions
 
 
-@click.command()
+@click.command(epilog=docs_epilog("predict.md"))
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument(
     "inputs", nargs=-1, required=True, metavar="INPUT...", type=click.Path(path_type=Path)

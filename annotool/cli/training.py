@@ -13,6 +13,7 @@ from annotool.choices import ENCODER_CHOICES
 from annotool.cli.common import (
     Interrupted,
     device_option,
+    docs_epilog,
     precision_option,
     quiet_option,
     reports_errors,
@@ -105,7 +106,7 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
     return int(value)
 
 
-@click.command()
+@click.command(epilog=docs_epilog("train.md"))
 @click.argument("dataset_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
     "--out",
