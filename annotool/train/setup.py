@@ -33,7 +33,7 @@ from annotool.voc import VocLayout
 BEST_CHECKPOINT = "best.pt"
 LAST_CHECKPOINT = "last.pt"
 MAX_AUTO_IMAGE_SIZE = 512
-"""``--image-size auto`` shrinks photos to this long side at most (see the README's
+"""``--image-size auto`` shrinks photos to this long side at most (see docs/train.md's
 measurements): larger working sizes show the network less of each object per crop and
 make validation slower; smaller ones lose detail, since the UNet works at half of it
 (5 minutes on ``benchmarks/learning.py``: pets 0.79 at 384, 0.86 at 512; boards 0.62,
