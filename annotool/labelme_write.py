@@ -13,7 +13,7 @@ import base64
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,9 +41,6 @@ ExistingPolicy = Literal["skip", "merge", "overwrite"]
 work is never lost), add predicted regions that do not overlap its shapes, or replace it."""
 
 PREDICTED_PREFIX = "annotool: predicted"
-PREDICTED_MIN_AREA = 20
-"""Default ``--min-area`` of predicted regions: smaller specks are noise a person would
-delete one by one (masks that already exist keep every region by default)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +60,10 @@ class WriteReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    too_small: int = 0
+    """Predicted regions left out as smaller than the minimum area (``predict --labelme``)."""
+    unsure: int = 0
+    """Predicted regions left out for a confidence under the minimum."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ class LabelmeOutput:
 
     shapes: ShapeOptions = field(default_factory=ShapeOptions)
     existing: ExistingPolicy = "skip"
+    min_area: int | None = None
+    """Pixels a predicted object needs at least; None: what the checkpoint says."""
+    min_confidence: float | None = None
+    """Confidence a predicted object needs at least; None: what the checkpoint says."""
 
 
 def predicted_description(mean_probability: float) -> str:
@@ -85,19 +90,32 @@ def shapes_from_mask(
     options: ShapeOptions = ShapeOptions(),
     confidence: NDArray[np.floating] | None = None,
     avoid: NDArray[np.bool_] | None = None,
+    describe: Callable[[Region], str] | None = None,
 ) -> list[dict[str, Any]]:
     """labelme shapes (JSON objects, in paint order) that reproduce an ``(H, W)`` class mask.
 
     ``class_names[i]`` names class id ``i``; 255 (ignore) becomes ``__ignore__``. With
     ``confidence`` (``(H, W)`` probability of the predicted class) every shape is marked
-    as predicted with its region's mean probability. See trace_regions for ``avoid``.
-    Raises AnnotationError for a class id that has no name.
+    as predicted with its region's mean probability; ``describe`` gives each region's
+    description instead. See trace_regions for ``avoid``. Raises AnnotationError for a
+    class id that has no name.
     """
     regions = trace_regions(class_mask, options.trace, confidence=confidence, avoid=avoid)
     return [
-        _shape(region, _label(region.class_id, class_names), options.shape_type)
+        _shape(
+            region,
+            _label(region.class_id, class_names),
+            options.shape_type,
+            describe(region) if describe is not None else _description(region),
+        )
         for region in regions
     ]
+
+
+def _description(region: Region) -> str:
+    if region.mean_confidence is None:
+        return ""
+    return predicted_description(region.mean_confidence)
 
 
 def _label(class_id: int, class_names: Sequence[str]) -> str:
@@ -111,10 +129,7 @@ def _label(class_id: int, class_names: Sequence[str]) -> str:
     return class_names[class_id]
 
 
-def _shape(region: Region, label: str, shape_type: ShapeType) -> dict[str, Any]:
-    description = (
-        predicted_description(region.mean_confidence) if region.mean_confidence is not None else ""
-    )
+def _shape(region: Region, label: str, shape_type: ShapeType, description: str) -> dict[str, Any]:
     shape: dict[str, Any] = {
         "label": label,
         "points": region.points.tolist(),
