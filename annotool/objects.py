@@ -249,7 +249,7 @@ def match_objects(
     and instances, do not overlap, so above an IoU of 0.5 each has at most one partner)."""
     count = len(instance_classes)
     total = object_map.size
-    predicted_max = int(object_map.max()) if objects else 0
+    predicted_max = int(object_map.max())
     pairs = object_map.astype(np.int64).ravel() * (count + 1) + instance_map.ravel()
     overlap = np.bincount(pairs, minlength=(predicted_max + 1) * (count + 1)).reshape(
         predicted_max + 1, count + 1

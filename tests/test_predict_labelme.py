@@ -217,6 +217,34 @@ def test_cli_labelme_skip_merge_overwrite(checkpoint_path: Path, tmp_path: Path)
     assert HUMAN_SHAPE not in json.loads((folder / "a.json").read_text())["shapes"]
 
 
+def test_cli_says_how_many_objects_it_left_out_and_why(
+    checkpoint_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        Predictor, "probabilities", lambda _, image: FixedPredictor().probabilities(image)
+    )
+    image = photo(tmp_path / "a.jpg")
+    default = predict_cli(checkpoint_path, str(image), "--labelme")
+    assert default.exit_code == 0, default.output
+    assert "Left out 0 predicted objects: 0 too small, 0 with low confidence" in default.output
+    assert "minimum area 20 px, minimum confidence 0.00; default thresholds" in default.output
+    assert len(json.loads((tmp_path / "a.json").read_text())["shapes"]) == 2
+    stricter = predict_cli(
+        checkpoint_path,
+        str(image),
+        "--labelme",
+        "--overwrite",
+        "--min-area",
+        "122",
+        "--min-confidence",
+        "0.99",
+    )
+    assert stricter.exit_code == 0, stricter.output
+    assert "Left out 2 predicted objects: 1 too small, 1 with low confidence" in stricter.output
+    assert "minimum area 122 px, minimum confidence 0.99" in stricter.output
+    assert json.loads((tmp_path / "a.json").read_text())["shapes"] == []
+
+
 @pytest.mark.parametrize("labelme_flag", [[], ["--labelme"]], ids=["masks", "labelme"])
 def test_cli_names_a_truncated_image_and_does_the_rest(
     checkpoint_path: Path, tmp_path: Path, labelme_flag: list[str]
@@ -241,6 +269,8 @@ def test_cli_names_a_truncated_image_and_does_the_rest(
     ("arguments", "message"),
     [
         (["--merge"], "--merge needs --labelme"),
+        (["--out", "o", "--min-area", "3"], "--min-area needs --labelme"),
+        (["--out", "o", "--min-confidence", "0.5"], "--min-confidence needs --labelme"),
         (["--labelme", "--merge", "--overwrite"], "--merge and --overwrite exclude each other"),
         (["--labelme", "--overlay"], "--overlay goes with masks"),
         ([], "give --out for the masks"),
