@@ -35,6 +35,7 @@ from annotool.export.common import ExportedFile, ExportResult, run_export
 from annotool.export.instances import Instance, image_objects, join_polygons, mask_outlines
 from annotool.export.splits import SPLIT_NAMES, SplitRequest
 from annotool.fileio import write_staged
+from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation
 from annotool.labels import LabelSet
 from annotool.progress import ProgressCallback
@@ -58,6 +59,7 @@ def export_yolo(
     overwrite: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
 ) -> ExportResult:
     """Export the labelme files of ``inputs`` as a YOLO segmentation dataset at ``out_dir``.
 
@@ -87,6 +89,7 @@ def export_yolo(
         overwrite=overwrite,
         workers=workers,
         progress=progress,
+        label_map=label_map,
     )
 
 
