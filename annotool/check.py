@@ -246,10 +246,9 @@ def unused_map_entry_warnings(label_map: LabelMap, files: Sequence[FileCheck]) -
     """A warning for each entry of ``label_map`` that applies to no label of ``files``."""
     written = set().union(*(check.labels_in_file for check in files))
     return [
-        Problem(
-            Path(entry.source),
-            f"{str(entry).removeprefix(f'{entry.source}: ')} matches no label in the "
-            "annotations; check its spelling (labels are case-sensitive) or remove it",
+        entry.problem(
+            "matches no label in the annotations; check its spelling (labels are "
+            "case-sensitive) or remove the entry",
             severity="warning",
         )
         for entry in label_map.unused_entries(written)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -61,10 +62,18 @@ class MapEntry:
             return label == self.old
         return label not in SPECIAL_LABELS and fnmatchcase(label, self.old)
 
+    def describe(self) -> str:
+        """``'old' -> 'new'``, or ``'old' -> null (drop)``."""
+        return f"{self.old!r} -> {'null (drop)' if self.new is None else repr(self.new)}"
+
+    def problem(self, message: str, severity: Literal["error", "warning"] = "error") -> Problem:
+        """A problem located at this entry: its file, line and ``'old' -> 'new'``."""
+        where = "" if self.line is None else f"line {self.line}: "
+        return Problem(Path(self.source), f"{where}{self.describe()} {message}", severity=severity)
+
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source} line {self.line}"
-        target = "null (drop)" if self.new is None else repr(self.new)
-        return f"{where}: {self.old!r} -> {target}"
+        return f"{where}: {self.describe()}"
 
 
 @dataclass(frozen=True)
@@ -101,10 +110,9 @@ class LabelMap:
     def missing_classes(self, labels: LabelSet) -> list[Problem]:
         """An error for each entry mapping to a name that is not in ``labels``."""
         return [
-            Problem(
-                Path(entry.source),
-                f"{str(entry).removeprefix(f'{entry.source}: ')} maps to a class that is not "
-                f"in {labels.source}; add {entry.new!r} there or change the entry",
+            entry.problem(
+                f"maps to a class that is not in {labels.source}; add {entry.new!r} there or "
+                "change the entry"
             )
             for entry in self.entries
             if entry.new is not None and entry.new not in labels

@@ -182,9 +182,11 @@ class VocLayout:
             return path
         odd_case = self._odd_case_masks.get(folder)
         if odd_case is None:
+            if not folder.is_dir():
+                return path
             odd_case = {
                 entry.stem: entry
-                for entry in (sorted(folder.iterdir()) if folder.is_dir() else ())
+                for entry in sorted(folder.iterdir())
                 if entry.suffix.lower() == MASK_SUFFIX and entry.suffix != MASK_SUFFIX
             }
             self._odd_case_masks[folder] = odd_case
