@@ -212,22 +212,33 @@ def _entry(old: object, new: object, source: str, line: int | None) -> MapEntry:
     return MapEntry(old, new, source, line)
 
 
-def _json_pairs(text: str, source: str) -> list[tuple[object, object, int | None]]:
-    def pairs_hook(pairs: list[tuple[str, object]]) -> list[tuple[str, object]]:
-        return pairs
+class _JsonObject(list[tuple[str, object]]):
+    """A JSON object's key-value pairs in file order, duplicates kept (so they can be refused)."""
 
+
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number"}
+
+
+def _json_pairs(text: str, source: str) -> list[tuple[object, object, int | None]]:
     try:
-        document = json.loads(text, object_pairs_hook=pairs_hook)
+        document = json.loads(text, object_pairs_hook=_JsonObject)
     except json.JSONDecodeError as error:
         raise LabelMapError(
             f"{source}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
         ) from None
-    if not isinstance(document, list) or any(not isinstance(p, tuple) for p in document):
-        raise LabelMapError(
-            f"{source}: a label map must be a JSON object {{old: new}}, not a "
-            f"{type(document).__name__}"
-        )
-    return [(old, new, None) for old, new in document]
+    if not isinstance(document, _JsonObject):
+        what = _JSON_TYPES.get(type(document), "null" if document is None else "a boolean")
+        raise LabelMapError(f"{source}: a label map must be a JSON object {{old: new}}, not {what}")
+    return [(old, _plain_json(new), None) for old, new in document]
+
+
+def _plain_json(value: object) -> object:
+    """``value`` with objects as dicts again, so that messages show them as JSON."""
+    if isinstance(value, _JsonObject):
+        return {key: _plain_json(item) for key, item in value}
+    if isinstance(value, list):
+        return [_plain_json(item) for item in value]
+    return value
 
 
 class _MapLoader(yaml.SafeLoader):

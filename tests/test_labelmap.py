@@ -80,6 +80,8 @@ def test_json_map(tmp_path: Path) -> None:
         ),
         ("map.json", '{"car": 1}', r"map.json: 'car' maps to 1, but the new label must be"),
         ("map.json", '["car"]', r"must be a JSON object \{old: new\}"),
+        ("map.json", "[]", r"must be a JSON object \{old: new\}, not an array"),
+        ("map.json", '{"car": {"to": "x"}}', r"'car' maps to \{\"to\": \"x\"\}, but the new"),
         ("map.json", '{"car": "vehicle"', r"map.json: invalid JSON at line 1 column 18"),
         ("map.yaml", "car: [a, b]\n", r"map.yaml line 1: expected a label or null, not a list"),
         ("map.yaml", "car: vehicle\n  bad: indent\n", r"map.yaml: invalid YAML at line 2"),
