@@ -58,13 +58,15 @@ def write_valid_files(
     skip_invalid: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    require_written: bool = True,
 ) -> BatchSummary:
     """Check every file of ``files`` and ``write`` each valid one; see the module docstring.
 
     ``write`` must be picklable (a module-level function or a ``functools.partial`` of
     one) and may raise AnnotoolError, which makes the file invalid. ``verb`` names the
     action in messages ("convert", "export"). Raises InvalidInputError listing every
-    problem when a file is invalid and ``skip_invalid`` is false, or when no file is valid.
+    problem when a file is invalid and ``skip_invalid`` is false, or when no file is valid
+    and ``require_written`` (an update that keeps other files may write none).
     """
     flag = None if skip_invalid else pool_context().Event()
     summary = BatchSummary()
@@ -87,7 +89,7 @@ def write_valid_files(
             f"{len(summary.skipped)} of {len(files)} annotation files are invalid; nothing "
             f"was written (fix them, or pass --skip-invalid to {verb} the valid ones):",
         )
-    if not summary.written:
+    if not summary.written and require_written:
         raise InvalidInputError(problems, "no annotation file is valid; nothing was written:")
     return summary
 

@@ -9,6 +9,7 @@ every file is reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -17,12 +18,15 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from annotool.batch import write_valid_files
-from annotool.check import AnnotationInputs, FileCheck, find_annotation_files
+from annotool import __version__
+from annotool.batch import BatchSummary, write_valid_files
+from annotool.check import AnnotationInputs, FileCheck, find_annotation_files, unused_classes
 from annotool.errors import AnnotationError, AnnotoolError, Problem
 from annotool.fileio import staged_dir, write_staged
+from annotool.images import ImageSource
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
+from annotool.manifest import MANIFEST_FILE, FileStamp, Manifest, ManifestEntry, read_stamped
 from annotool.progress import ProgressCallback
 from annotool.rasterize import class_ids_npy, rasterize_values
 from annotool.tables import text_table
@@ -44,22 +48,39 @@ class ConvertOptions:
 
 @dataclass
 class ConvertResult:
-    """The summary of a conversion."""
+    """The summary of a conversion (or of an update, see :mod:`annotool.update`)."""
 
     out_dir: Path
     class_names: tuple[str, ...]
     converted: list[str]
     skipped: list[FileCheck]
     class_pixels: NDArray[np.int64]
-    """``(num_classes,)`` pixels of each class over all converted images."""
+    """``(num_classes,)`` pixels of each class over all images of the dataset."""
     ignore_pixels: int
     unused_classes: list[str] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
-    """What the inputs held that was not read (see find_annotation_files)."""
+    """What the inputs held that was not read (see find_annotation_files), and for an
+    update the split lists it made stale."""
+    kept: int = 0
+    """Images an update kept from the previous run (0 for a full convert)."""
+    removed: list[str] = field(default_factory=list)
+    """Stems whose outputs an update removed because their annotation is gone."""
+    redo_reasons: list[str] = field(default_factory=list)
+    """Why an update converted everything again (empty when it reused what it could)."""
 
     @property
     def total_pixels(self) -> int:
         return int(self.class_pixels.sum()) + self.ignore_pixels
+
+
+@dataclass(frozen=True)
+class ExampleRecord:
+    """What writing one example tells the manifest: its pixel counts and its inputs."""
+
+    pixels: NDArray[np.int64]
+    """``(num_classes + 1,)``: index 0 counts ignored pixels."""
+    json: FileStamp
+    image: FileStamp | None
 
 
 def convert_dataset(
@@ -79,45 +100,48 @@ def convert_dataset(
     ``inputs`` is a folder, JSON files and folders, or files already resolved by
     find_annotation_files (see there for ``recursive``). Raises InvalidInputError
     listing every problem when any file is invalid and ``skip_invalid`` is false; in
-    that case ``out_dir`` is left untouched.
+    that case ``out_dir`` is left untouched. The dataset holds a manifest
+    (:mod:`annotool.manifest`) that ``convert --update`` reads.
     """
     found = find_annotation_files(inputs, recursive)
     out_dir = Path(out_dir)
-    # Index 0 counts ignored pixels, index i + 1 class i; kept small so memory does not
-    # grow per file.
-    pixels = np.zeros(labels.num_classes + 1, dtype=np.int64)
-
-    def add_pixels(_check: FileCheck, class_pixels: NDArray[np.int64]) -> None:
-        pixels[:] += class_pixels
-
     with staged_dir(out_dir, overwrite) as staging:
         layout = VocLayout(staging)
-        _make_folders(layout, options)
-        layout.write_class_names(labels.class_names)
-        write = partial(write_example, layout=layout, labels=labels, options=options)
-        summary = write_valid_files(
+        start_dataset(layout, labels, options)
+        summary, entries = write_examples(
+            layout,
             found.files,
             labels,
-            write,
-            add_pixels,
-            verb="convert",
+            options,
             skip_invalid=skip_invalid,
             workers=workers,
             progress=progress,
         )
-    return ConvertResult(
-        out_dir=out_dir,
-        class_names=labels.class_names,
-        converted=summary.written,
-        skipped=summary.skipped,
-        class_pixels=pixels[1:],
-        ignore_pixels=int(pixels[0]),
-        unused_classes=summary.unused_classes(labels),
-        warnings=list(found.warnings),
-    )
+        write_manifest(layout, labels, options, entries)
+    return dataset_result(out_dir, labels, summary, entries, list(found.warnings))
 
 
-def _make_folders(layout: VocLayout, options: ConvertOptions) -> None:
+def convert_settings(labels: LabelSet, options: ConvertOptions) -> dict[str, object]:
+    """Everything a dataset's outputs depend on besides the files, as the manifest keeps it."""
+    return {
+        "class_names": list(labels.class_names),
+        "objects": options.objects,
+        "visualizations": options.visualizations,
+        "npy": options.npy,
+        # The label map's fingerprint goes here once convert takes --map (None: no map).
+        "label_map": None,
+    }
+
+
+def start_dataset(layout: VocLayout, labels: LabelSet, options: ConvertOptions) -> None:
+    """Create the dataset's folders for ``options`` and its ``class_names.txt``."""
+    for folder in output_folders(layout, options):
+        folder.mkdir(parents=True)
+    layout.write_class_names(labels.class_names)
+
+
+def output_folders(layout: VocLayout, options: ConvertOptions) -> list[Path]:
+    """The folders of ``layout`` that a convert with ``options`` writes into."""
     folders = [layout.images_dir, layout.class_dir]
     if options.objects:
         folders.append(layout.object_dir)
@@ -129,8 +153,100 @@ def _make_folders(layout: VocLayout, options: ConvertOptions) -> None:
         folders.append(layout.class_npy_dir)
         if options.objects:
             folders.append(layout.object_npy_dir)
-    for folder in folders:
-        folder.mkdir(parents=True)
+    return folders
+
+
+def output_paths(layout: VocLayout, stem: str, options: ConvertOptions) -> list[Path]:
+    """Every file :func:`write_example` writes for ``stem`` with ``options``."""
+    paths = [layout.jpeg_path(stem), layout.class_mask_path(stem)]
+    if options.objects:
+        paths.append(layout.object_mask_path(stem))
+    if options.visualizations:
+        paths.append(layout.class_viz_path(stem))
+        if options.objects:
+            paths.append(layout.object_viz_path(stem))
+    if options.npy:
+        paths.append(layout.class_npy_path(stem))
+        if options.objects:
+            paths.append(layout.object_npy_path(stem))
+    return paths
+
+
+def write_examples(
+    layout: VocLayout,
+    files: Sequence[Path],
+    labels: LabelSet,
+    options: ConvertOptions,
+    *,
+    skip_invalid: bool = False,
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+    require_written: bool = True,
+) -> tuple[BatchSummary, list[ManifestEntry]]:
+    """Check ``files`` and write each valid one's outputs into ``layout`` (see
+    :func:`annotool.batch.write_valid_files`); return the summary and each file's
+    manifest entry, in file order."""
+    entries: list[ManifestEntry] = []
+
+    def add_entry(check: FileCheck, record: ExampleRecord) -> None:
+        entries.append(
+            ManifestEntry(
+                stem=check.path.stem,
+                json=record.json,
+                image=record.image,
+                pixels=tuple(int(count) for count in record.pixels),
+                labels_used=tuple(sorted(check.labels_used)),
+            )
+        )
+
+    write = partial(write_example, layout=layout, labels=labels, options=options)
+    summary = write_valid_files(
+        files,
+        labels,
+        write,
+        add_entry,
+        verb="convert",
+        skip_invalid=skip_invalid,
+        workers=workers,
+        progress=progress,
+        require_written=require_written,
+    )
+    return summary, entries
+
+
+def write_manifest(
+    layout: VocLayout, labels: LabelSet, options: ConvertOptions, entries: Sequence[ManifestEntry]
+) -> None:
+    """Write the dataset's manifest: annotool's version, the settings, one entry per image."""
+    manifest = Manifest(__version__, convert_settings(labels, options), tuple(entries))
+    write_staged(layout.root / MANIFEST_FILE, manifest.to_bytes())
+
+
+def dataset_result(
+    out_dir: Path,
+    labels: LabelSet,
+    summary: BatchSummary,
+    entries: Sequence[ManifestEntry],
+    warnings: list[Problem],
+) -> ConvertResult:
+    """The summary of the dataset whose images have ``entries`` (what a convert wrote, or
+    an update kept and wrote): pixel counts and unused classes over all of them."""
+    # Index 0 counts ignored pixels, index i + 1 class i.
+    pixels = np.zeros(labels.num_classes + 1, dtype=np.int64)
+    used: set[str] = set()
+    for entry in entries:
+        pixels += np.asarray(entry.pixels, dtype=np.int64)
+        used.update(entry.labels_used)
+    return ConvertResult(
+        out_dir=out_dir,
+        class_names=labels.class_names,
+        converted=summary.written,
+        skipped=summary.skipped,
+        class_pixels=pixels[1:],
+        ignore_pixels=int(pixels[0]),
+        unused_classes=unused_classes(labels, used),
+        warnings=warnings,
+    )
 
 
 @dataclass(frozen=True)
@@ -148,31 +264,53 @@ class DatasetImage:
     pixels: NDArray[np.uint8] | None
 
 
-def dataset_image(annotation: Annotation, need_pixels: bool = False) -> DatasetImage:
+def dataset_image(
+    annotation: Annotation, need_pixels: bool = False, source: ImageSource | None = None
+) -> DatasetImage:
     """The image ``convert`` and ``export`` write for ``annotation``.
 
     Decoding the photo is the slowest step; a plain RGB JPEG is copied as it is, so it is
     decoded only when it must be re-encoded or ``need_pixels`` asks for its pixels.
+    ``source`` is the annotation's image when it has already been read (see
+    :func:`read_image_source`).
     """
-    jpeg = None if need_pixels else copyable_jpeg_bytes(annotation)
+    jpeg = None if need_pixels else copyable_jpeg_bytes(annotation, source)
     if jpeg is not None:
         height, width = _image_size(annotation)
         return DatasetImage(jpeg=jpeg, height=height, width=width, pixels=None)
-    image = load_image(annotation)
+    image = load_image(annotation, source)
     height, width = image.pixels.shape[:2]
     jpeg = image.jpeg_bytes or encode_jpeg(image.pixels, JPEG_QUALITY)
     return DatasetImage(jpeg=jpeg, height=height, width=width, pixels=image.pixels)
 
 
+def read_image_source(annotation: Annotation) -> tuple[ImageSource, FileStamp | None]:
+    """The annotation's image read into memory once, with the stamp of its file (None for
+    an image embedded in the JSON). Raises AnnotationError when it cannot be read."""
+    source = annotation.image_source()
+    if isinstance(source.data, bytes):
+        return source, None
+    try:
+        data, stamp = read_stamped(source.data)
+    except OSError as error:
+        raise AnnotationError(
+            f"{annotation.path}: cannot read image {source.name}: {error.strerror or error}"
+        ) from None
+    return ImageSource(data, source.name, source.oriented), stamp
+
+
 def write_example(
     annotation: Annotation, layout: VocLayout, labels: LabelSet, options: ConvertOptions
-) -> NDArray[np.int64]:
-    """Write one annotated image's outputs into ``layout``; return its class pixel counts.
-
-    The counts are ``(num_classes + 1,)``: index 0 counts ignored pixels.
-    """
+) -> ExampleRecord:
+    """Write one annotated image's outputs into ``layout``; return its pixel counts and the
+    stamps of its inputs for the manifest."""
     stem = annotation.path.stem
-    image = dataset_image(annotation, need_pixels=options.visualizations)
+    try:
+        json_stamp = read_stamped(annotation.path)[1]
+    except OSError as error:
+        raise AnnotationError(f"cannot read {annotation.path}: {error.strerror or error}") from None
+    source, image_stamp = read_image_source(annotation)
+    image = dataset_image(annotation, need_pixels=options.visualizations, source=source)
     class_values, object_label = rasterize_values(
         annotation.shapes, image.height, image.width, labels, objects=options.objects
     )
@@ -199,7 +337,8 @@ def write_example(
             write_staged(layout.object_npy_path(stem), npy_bytes(object_label.astype(np.int32)))
     # Pillow's histogram counts the 256 values several times faster than np.bincount.
     counts = Image.fromarray(class_values).histogram()
-    return np.array([counts[IGNORE_ID], *counts[: labels.num_classes]], dtype=np.int64)
+    pixels = np.array([counts[IGNORE_ID], *counts[: labels.num_classes]], dtype=np.int64)
+    return ExampleRecord(pixels=pixels, json=json_stamp, image=image_stamp)
 
 
 def _image_size(annotation: Annotation) -> tuple[int, int]:

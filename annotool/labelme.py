@@ -144,12 +144,13 @@ def read_annotation(
     return annotation, problems
 
 
-def load_image(annotation: Annotation) -> DecodedImage:
+def load_image(annotation: Annotation, source: ImageSource | None = None) -> DecodedImage:
     """Decode the annotation's image to RGB in the frame the annotator saw.
 
-    Raises AnnotationError naming the file when the image is missing or cannot be decoded.
+    ``source`` is its image already read into memory, if it was. Raises AnnotationError
+    naming the file when the image is missing or cannot be decoded.
     """
-    source = annotation.image_source()
+    source = source or annotation.image_source()
     try:
         return decode(source)
     except ImageError as error:
@@ -158,13 +159,13 @@ def load_image(annotation: Annotation) -> DecodedImage:
         ) from None
 
 
-def copyable_jpeg_bytes(annotation: Annotation) -> bytes | None:
+def copyable_jpeg_bytes(annotation: Annotation, source: ImageSource | None = None) -> bytes | None:
     """The image's bytes when they can be copied as the dataset's JPEG, without decoding.
 
-    See :func:`annotool.images.copyable_jpeg`. Raises AnnotationError when the image is
-    missing or unreadable.
+    See :func:`annotool.images.copyable_jpeg`; ``source`` as for :func:`load_image`.
+    Raises AnnotationError when the image is missing or unreadable.
     """
-    source = annotation.image_source()
+    source = source or annotation.image_source()
     try:
         return copyable_source_jpeg(source)
     except ImageError as error:
