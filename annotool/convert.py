@@ -24,6 +24,7 @@ from annotool.check import AnnotationInputs, FileCheck, find_annotation_files, u
 from annotool.errors import AnnotationError, AnnotoolError, Problem
 from annotool.fileio import staged_dir, write_staged
 from annotool.images import ImageSource
+from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
 from annotool.manifest import MANIFEST_FILE, FileStamp, Manifest, ManifestEntry, read_stamped
@@ -94,11 +95,13 @@ def convert_dataset(
     overwrite: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
 ) -> ConvertResult:
     """Convert every labelme file of ``inputs`` into a dataset at ``out_dir``.
 
     ``inputs`` is a folder, JSON files and folders, or files already resolved by
-    find_annotation_files (see there for ``recursive``). Raises InvalidInputError
+    find_annotation_files (see there for ``recursive``). Labels are read through
+    ``label_map`` (see :mod:`annotool.labelmap`). Raises InvalidInputError
     listing every problem when any file is invalid and ``skip_invalid`` is false; in
     that case ``out_dir`` is left untouched. The dataset holds a manifest
     (:mod:`annotool.manifest`) that ``convert --update`` reads.
@@ -116,20 +119,23 @@ def convert_dataset(
             skip_invalid=skip_invalid,
             workers=workers,
             progress=progress,
+            label_map=label_map,
         )
-        write_manifest(layout, labels, options, entries)
+        write_manifest(layout, convert_settings(labels, options, label_map), entries)
     return dataset_result(out_dir, labels, summary, entries, list(found.warnings))
 
 
-def convert_settings(labels: LabelSet, options: ConvertOptions) -> dict[str, object]:
-    """Everything a dataset's outputs depend on besides the files, as the manifest keeps it."""
+def convert_settings(
+    labels: LabelSet, options: ConvertOptions, label_map: LabelMap | None = None
+) -> dict[str, object]:
+    """Everything a dataset's outputs depend on besides the files, as the manifest keeps it
+    (the label map by its fingerprint: None without a map)."""
     return {
         "class_names": list(labels.class_names),
         "objects": options.objects,
         "visualizations": options.visualizations,
         "npy": options.npy,
-        # The label map's fingerprint goes here once convert takes --map (None: no map).
-        "label_map": None,
+        "label_map": None if label_map is None else label_map.fingerprint(),
     }
 
 
@@ -181,6 +187,7 @@ def write_examples(
     skip_invalid: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
     require_written: bool = True,
 ) -> tuple[BatchSummary, list[ManifestEntry]]:
     """Check ``files`` and write each valid one's outputs into ``layout`` (see
@@ -209,16 +216,18 @@ def write_examples(
         skip_invalid=skip_invalid,
         workers=workers,
         progress=progress,
+        label_map=label_map,
         require_written=require_written,
     )
     return summary, entries
 
 
 def write_manifest(
-    layout: VocLayout, labels: LabelSet, options: ConvertOptions, entries: Sequence[ManifestEntry]
+    layout: VocLayout, settings: dict[str, object], entries: Sequence[ManifestEntry]
 ) -> None:
-    """Write the dataset's manifest: annotool's version, the settings, one entry per image."""
-    manifest = Manifest(__version__, convert_settings(labels, options), tuple(entries))
+    """Write the dataset's manifest: annotool's version, the settings (see
+    :func:`convert_settings`), one entry per image."""
+    manifest = Manifest(__version__, settings, tuple(entries))
     write_staged(layout.root / MANIFEST_FILE, manifest.to_bytes())
 
 

@@ -40,6 +40,7 @@ from annotool.convert import (
 )
 from annotool.errors import DatasetError, Problem
 from annotool.fileio import is_nonempty_dir, read_utf8, staged_dir
+from annotool.labelmap import LabelMap
 from annotool.labels import LabelSet
 from annotool.manifest import MANIFEST_FILE, Manifest, ManifestEntry, read_manifest, restamp
 from annotool.progress import ProgressCallback, no_progress
@@ -168,6 +169,7 @@ def update_dataset(
     skip_invalid: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
 ) -> ConvertResult:
     """Bring the dataset a convert wrote at ``out_dir`` up to date with ``inputs``.
 
@@ -187,10 +189,12 @@ def update_dataset(
             overwrite=True,
             workers=workers,
             progress=progress,
+            label_map=label_map,
         )
         result.redo_reasons = [f"{out_dir} held no dataset yet"]
         return result
-    plan = plan_update(found.files, read_manifest(out_dir), convert_settings(labels, options))
+    settings = convert_settings(labels, options, label_map)
+    plan = plan_update(found.files, read_manifest(out_dir), settings)
     advance = progress or no_progress
     with staged_dir(out_dir, overwrite=True) as staging:
         layout = VocLayout(staging)
@@ -206,10 +210,11 @@ def update_dataset(
             skip_invalid=skip_invalid,
             workers=workers,
             progress=progress,
+            label_map=label_map,
             require_written=not kept,
         )
         entries = [*kept, *written]
-        write_manifest(layout, labels, options, entries)
+        write_manifest(layout, settings, entries)
         stale = _stale_split_warnings(layout, {entry.stem for entry in entries}, out_dir)
     result = dataset_result(out_dir, labels, summary, entries, [*found.warnings, *stale])
     result.kept = len(kept)

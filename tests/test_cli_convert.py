@@ -454,3 +454,17 @@ def test_update_and_overwrite_together_are_a_usage_error(tmp_path: Path) -> None
     code, output = convert(annotations, tmp_path / "out", "--update", "--overwrite")
     assert code == 2
     assert "--update reuses OUT_DIR and --overwrite replaces it" in output
+
+
+def test_update_with_another_label_map_converts_everything(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=2)
+    out = tmp_path / "out"
+    assert convert(annotations, out)[0] == 0
+    code, output = convert(annotations, out, "--update", "--map", "dog=cat")
+    assert code == 0, output
+    assert "Converting everything: the label map (--map) changed." in output
+    code, output = convert(annotations, out, "--update", "--map", "dog=cat")
+    assert "converted 0, kept 2, removed 0" in output
+    fresh = tmp_path / "fresh"
+    assert convert(annotations, fresh, "--map", "dog=cat")[0] == 0
+    assert tree_digest(out) == tree_digest(fresh)
