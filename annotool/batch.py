@@ -118,7 +118,8 @@ def _check_and_write(
     write: Callable[[Annotation], Written],
     label_map: LabelMap | None,
 ) -> _FileOutcome[Written]:
-    annotation, check = read_checked(path, labels, label_map)
+    # The writer needs the whole image: read it once, for the checks and the writing.
+    annotation, check = read_checked(path, labels, label_map, keep_image=True)
     if annotation is None or not check.ok:
         if _invalid_seen is not None:
             _invalid_seen.set()

@@ -23,11 +23,10 @@ from annotool.batch import BatchSummary, write_valid_files
 from annotool.check import AnnotationInputs, FileCheck, find_annotation_files, unused_classes
 from annotool.errors import AnnotationError, AnnotoolError, Problem
 from annotool.fileio import staged_dir, write_staged
-from annotool.images import ImageSource
 from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
-from annotool.manifest import MANIFEST_FILE, FileStamp, Manifest, ManifestEntry, read_stamped
+from annotool.manifest import MANIFEST_FILE, FileStamp, Manifest, ManifestEntry
 from annotool.progress import ProgressCallback
 from annotool.rasterize import class_ids_npy, rasterize_values
 from annotool.tables import text_table
@@ -273,53 +272,32 @@ class DatasetImage:
     pixels: NDArray[np.uint8] | None
 
 
-def dataset_image(
-    annotation: Annotation, need_pixels: bool = False, source: ImageSource | None = None
-) -> DatasetImage:
+def dataset_image(annotation: Annotation, need_pixels: bool = False) -> DatasetImage:
     """The image ``convert`` and ``export`` write for ``annotation``.
 
     Decoding the photo is the slowest step; a plain RGB JPEG is copied as it is, so it is
     decoded only when it must be re-encoded or ``need_pixels`` asks for its pixels.
-    ``source`` is the annotation's image when it has already been read (see
-    :func:`read_image_source`).
     """
-    jpeg = None if need_pixels else copyable_jpeg_bytes(annotation, source)
+    jpeg = None if need_pixels else copyable_jpeg_bytes(annotation)
     if jpeg is not None:
         height, width = _image_size(annotation)
         return DatasetImage(jpeg=jpeg, height=height, width=width, pixels=None)
-    image = load_image(annotation, source)
+    image = load_image(annotation)
     height, width = image.pixels.shape[:2]
     jpeg = image.jpeg_bytes or encode_jpeg(image.pixels, JPEG_QUALITY)
     return DatasetImage(jpeg=jpeg, height=height, width=width, pixels=image.pixels)
-
-
-def read_image_source(annotation: Annotation) -> tuple[ImageSource, FileStamp | None]:
-    """The annotation's image read into memory once, with the stamp of its file (None for
-    an image embedded in the JSON). Raises AnnotationError when it cannot be read."""
-    source = annotation.image_source()
-    if isinstance(source.data, bytes):
-        return source, None
-    try:
-        data, stamp = read_stamped(source.data)
-    except OSError as error:
-        raise AnnotationError(
-            f"{annotation.path}: cannot read image {source.name}: {error.strerror or error}"
-        ) from None
-    return ImageSource(data, source.name, source.oriented), stamp
 
 
 def write_example(
     annotation: Annotation, layout: VocLayout, labels: LabelSet, options: ConvertOptions
 ) -> ExampleRecord:
     """Write one annotated image's outputs into ``layout``; return its pixel counts and the
-    stamps of its inputs for the manifest."""
+    stamps of its inputs for the manifest (read by ``read_annotation`` with
+    ``keep_image``, as :func:`annotool.batch.write_valid_files` does)."""
     stem = annotation.path.stem
-    try:
-        json_stamp = read_stamped(annotation.path)[1]
-    except OSError as error:
-        raise AnnotationError(f"cannot read {annotation.path}: {error.strerror or error}") from None
-    source, image_stamp = read_image_source(annotation)
-    image = dataset_image(annotation, need_pixels=options.visualizations, source=source)
+    if annotation.json_stamp is None:
+        raise AnnotationError(f"{annotation.path} was not read from a file")
+    image = dataset_image(annotation, need_pixels=options.visualizations)
     class_values, object_label = rasterize_values(
         annotation.shapes, image.height, image.width, labels, objects=options.objects
     )
@@ -347,7 +325,7 @@ def write_example(
     # Pillow's histogram counts the 256 values several times faster than np.bincount.
     counts = Image.fromarray(class_values).histogram()
     pixels = np.array([counts[IGNORE_ID], *counts[: labels.num_classes]], dtype=np.int64)
-    return ExampleRecord(pixels=pixels, json=json_stamp, image=image_stamp)
+    return ExampleRecord(pixels=pixels, json=annotation.json_stamp, image=annotation.image_stamp)
 
 
 def _image_size(annotation: Annotation) -> tuple[int, int]:
