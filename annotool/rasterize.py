@@ -215,7 +215,7 @@ def _shape_pixels_in_box(
 def _draw_shape(draw: ImageDraw.ImageDraw, shape: Shape, value: int = 1) -> None:
     """Draw ``shape`` with ``value`` where labelme's ``shape_to_mask`` draws 1."""
     _require_drawable_points(shape)
-    xy = [(float(x), float(y)) for x, y in shape.points]
+    xy = [(x, y) for x, y in shape.points.tolist()]
     kind = shape.shape_type
     if kind == "circle":
         (center_x, center_y), (rim_x, rim_y) = xy

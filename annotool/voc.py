@@ -33,7 +33,7 @@ from PIL import Image
 
 from annotool.errors import DatasetError
 from annotool.fileio import atomic_write, atomic_write_text, read_utf8
-from annotool.labels import IGNORE_ID, colormap_with, voc_palette
+from annotool.labels import IGNORE_ID, colormap_with
 
 # The mask reader lives with the other mask code; this name is the documented one too.
 from annotool.masks import read_label_png as read_label_png
@@ -316,7 +316,8 @@ def label_png_bytes(label: NDArray[np.integer], palette: NDArray[np.uint8] | Non
     ``palette`` (``(K, 3)`` uint8) recolours ids 0 to K-1, as ``labels.colormap_with``.
     """
     image = Image.fromarray(mask_values(label), mode="P")
-    image.putpalette(voc_palette() if palette is None else colormap_with(palette).ravel().tolist())
+    # The colour map as bytes: Pillow converts a list of 768 ints at every call.
+    image.putpalette(colormap_with(palette).tobytes())
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=MASK_PNG_COMPRESSION)
     return buffer.getvalue()
