@@ -51,25 +51,57 @@ def overlay(
     colours of ids 0 to K-1 (a checkpoint's); other ids keep their VOC colours. Returns
     ``(H, W, 3)`` uint8.
     """
+    image = _overlay_image(label, background, label_names, legend, palette)
+    return np.array(image if image.mode == "RGB" else image.convert("RGB"))
+
+
+def overlay_jpeg(
+    label: NDArray[np.integer],
+    background: NDArray[np.uint8],
+    label_names: Sequence[str],
+    palette: NDArray[np.uint8] | None = None,
+) -> bytes:
+    """``overlay`` with a legend, encoded as JPEG bytes."""
+    image = _overlay_image(label, background, label_names, True, palette)
+    return jpeg_bytes(image, OVERLAY_JPEG_QUALITY)
+
+
+def _overlay_image(
+    label: NDArray[np.integer],
+    background: NDArray[np.uint8],
+    label_names: Sequence[str],
+    legend: bool,
+    palette: NDArray[np.uint8] | None,
+) -> Image.Image:
+    """:func:`overlay` as a Pillow image: RGBX over a greyscale background (the lookup's
+    4-byte pixels, encoded as they are: repacking them into RGB costs more than the
+    blend), RGB over an RGB one."""
     values = mask_values(label)
     colormap = colormap_with(palette)
+    entries = _legend_entries(values, label_names) if legend else []
+    height, width = values.shape
     if background.ndim == 2:
-        table = _blend_lookup(colormap.tobytes())
-        rgbx = table[(values.astype(np.intp) << 8) | background]
-        result = np.ascontiguousarray(rgbx.view(np.uint8).reshape(*values.shape, 4)[..., :3])
-    else:
-        colours = colormap[values]
-        blended = ((background.astype(np.uint16) + colours + 1) >> 1).astype(np.uint8)
-        result = np.where((values == 0)[..., None], background, blended)
-    if not legend:
-        return result
-    present = np.flatnonzero(np.bincount(values.ravel(), minlength=IGNORE_ID + 1))
-    entries = [
-        (int(value), label_names[value])
-        for value in present
-        if value != IGNORE_ID and value < len(label_names)
+        index = (values.astype(np.uint16) << 8) | background
+        rgbx = np.take(_blend_lookup(colormap.tobytes()), index)
+        if entries:
+            _paste_legend(rgbx, _legend_rgbx(entries, colormap, width, height), entries)
+        return Image.frombuffer("RGBX", (width, height), rgbx, "raw", "RGBX", 0, 1)
+    colours = colormap[values]
+    blended = ((background.astype(np.uint16) + colours + 1) >> 1).astype(np.uint8)
+    result = np.where((values == 0)[..., None], background, blended)
+    if entries:
+        _paste_legend(result, _legend_rgb(entries, colormap, width, height), entries)
+    return Image.fromarray(result)
+
+
+def _legend_entries(values: NDArray[np.uint8], label_names: Sequence[str]) -> list[tuple[int, str]]:
+    """``(id, name)`` of each id present in ``values`` that has a name, ignore aside."""
+    counts = Image.fromarray(values).histogram()
+    return [
+        (value, label_names[value])
+        for value, count in enumerate(counts)
+        if count and value != IGNORE_ID and value < len(label_names)
     ]
-    return _draw_legend(result, entries, colormap)
 
 
 @lru_cache(maxsize=4)
@@ -87,41 +119,46 @@ def _blend_lookup(colormap_bytes: bytes) -> NDArray[np.uint32]:
     return table.view(np.uint32).reshape(256 * 256)
 
 
-def overlay_jpeg(
-    label: NDArray[np.integer],
-    background: NDArray[np.uint8],
-    label_names: Sequence[str],
-    palette: NDArray[np.uint8] | None = None,
-) -> bytes:
-    """``overlay`` with a legend, encoded as JPEG bytes."""
-    return jpeg_bytes(
-        overlay(label, background, label_names, palette=palette), OVERLAY_JPEG_QUALITY
-    )
-
-
 @cache
 def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=LEGEND_FONT_SIZE)
 
 
-def _draw_legend(
-    pixels: NDArray[np.uint8], entries: list[tuple[int, str]], colormap: NDArray[np.uint8]
-) -> NDArray[np.uint8]:
-    """Draw ``(id, name)`` entries, with their ``colormap`` colours, boxed in the bottom right.
+def _paste_legend(
+    pixels: NDArray[np.uint8] | NDArray[np.uint32],
+    patch: NDArray[np.uint8] | NDArray[np.uint32],
+    entries: list[tuple[int, str]],
+) -> None:
+    """Put the legend ``patch`` (see :func:`_legend_rgb`) in the bottom-right corner.
 
-    The box is filled white before anything is drawn in it, so its pixels do not depend
-    on the image below: a dataset's images of one size and one set of classes share one
+    The legend box is filled white before anything is drawn in it, so its pixels do not
+    depend on the image below: images of one size and one set of classes share one
     legend, drawn once (Pillow's text at integer positions is the same wherever it lands).
     """
-    if not entries:
-        return pixels
-    key = tuple((value, name, tuple(int(c) for c in colormap[value])) for value, name in entries)
-    box_width, box_height = _legend_size(tuple(name for _, name in entries))
     height, width = pixels.shape[:2]
-    left, top = max(0, width - box_width), max(0, height - box_height)
-    result = pixels if pixels.flags.writeable else pixels.copy()
-    result[top:, left:] = _legend_patch(key, width - left, height - top, box_width, box_height)
-    return result
+    box_width, box_height = _legend_size(tuple(name for _, name in entries))
+    pixels[max(0, height - box_height) :, max(0, width - box_width) :] = patch
+
+
+def _legend_rgbx(
+    entries: list[tuple[int, str]], colormap: NDArray[np.uint8], width: int, height: int
+) -> NDArray[np.uint32]:
+    """:func:`_legend_rgb`'s patch as 4-byte RGBX pixels, for :func:`_blend_lookup`'s."""
+    return _legend_patches(_legend_key(entries, colormap), width, height)[1]
+
+
+def _legend_rgb(
+    entries: list[tuple[int, str]], colormap: NDArray[np.uint8], width: int, height: int
+) -> NDArray[np.uint8]:
+    """The ``(h, w, 3)`` bottom-right corner of a ``width`` x ``height`` image holding the
+    legend of ``entries`` in their ``colormap`` colours."""
+    return _legend_patches(_legend_key(entries, colormap), width, height)[0]
+
+
+def _legend_key(
+    entries: list[tuple[int, str]], colormap: NDArray[np.uint8]
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    return tuple((name, tuple(int(c) for c in colormap[value])) for value, name in entries)
 
 
 @lru_cache(maxsize=256)
@@ -136,27 +173,26 @@ def _legend_size(names: tuple[str, ...]) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=64)
-def _legend_patch(
-    entries: tuple[tuple[int, str, tuple[int, ...]], ...],
-    width: int,
-    height: int,
-    box_width: int,
-    box_height: int,
-) -> NDArray[np.uint8]:
-    """The ``(height, width, 3)`` bottom-right corner of an image holding the legend box
-    (``box_width`` x ``box_height``, cut to ``width`` x ``height`` for a smaller image)."""
+def _legend_patches(
+    entries: tuple[tuple[str, tuple[int, ...]], ...], image_width: int, image_height: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint32]]:
+    """The legend's corner of an image of this size, as RGB and as RGBX pixels. The box
+    (see :func:`_legend_size`) is cut off at the image's edges when the image is smaller."""
+    box_width, box_height = _legend_size(tuple(name for name, _ in entries))
+    width, height = min(box_width, image_width), min(box_height, image_height)
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     font = _font()
     line_height = LEGEND_FONT_SIZE + 3
     swatch = LEGEND_FONT_SIZE - 3
-    # The box starts at the patch's top-left corner; an image smaller than the box cuts
-    # off its right and bottom parts.
-    for row, (_value, name, colour) in enumerate(entries):
+    for row, (name, colour) in enumerate(entries):
         y = _LEGEND_PADDING + row * line_height
         x = _LEGEND_PADDING
         draw.rectangle((x, y + 2, x + swatch, y + 2 + swatch), fill=colour, outline=(0, 0, 0))
         draw.text((x + swatch + _SWATCH_GAP, y), name, fill=(0, 0, 0), font=font)
-    patch = np.asarray(image)
-    patch.setflags(write=False)
-    return patch
+    rgb = np.asarray(image)
+    rgbx = np.zeros((height, width, 4), dtype=np.uint8)
+    rgbx[..., :3] = rgb
+    rgb.setflags(write=False)
+    rgbx.setflags(write=False)
+    return rgb, rgbx.view(np.uint32).reshape(height, width)

@@ -323,10 +323,12 @@ def label_png_bytes(label: NDArray[np.integer], palette: NDArray[np.uint8] | Non
     return buffer.getvalue()
 
 
-def jpeg_bytes(pixels: NDArray[np.uint8], quality: int = 95) -> bytes:
-    """Encode ``(H, W, 3)`` RGB (or ``(H, W)`` greyscale) pixels as JPEG bytes."""
+def jpeg_bytes(pixels: NDArray[np.uint8] | Image.Image, quality: int = 95) -> bytes:
+    """Encode ``(H, W, 3)`` RGB (or ``(H, W)`` greyscale) pixels, or a Pillow image of a
+    mode JPEG holds (RGBX included: its fourth byte is dropped), as JPEG bytes."""
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 
