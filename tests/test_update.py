@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +227,41 @@ def test_the_manifest_is_part_of_the_dataset(tmp_path: Path) -> None:
     assert entry.stem == "image000" and entry.labels_used == ("__ignore__", "cat", "dog")
     assert entry.image is not None and entry.image.path == str(annotations / "image000.jpg")
     assert sum(entry.pixels) == 30 * 40
+
+
+UPDATE_SCRIPT = """
+import sys
+from pathlib import Path
+from annotool.convert import ConvertOptions
+from annotool.labels import load_labels
+from annotool.update import update_dataset
+json_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
+update_dataset(json_dir, out_dir, load_labels(json_dir / "labels.txt"), ConvertOptions(), workers=2)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_update_leaves_the_previous_dataset_whole(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=240)
+    out = converted(annotations, tmp_path / "out")
+    before = tree_digest(out)
+    for path in annotations.glob("*.json"):
+        edit(annotations, path.stem)
+    process = subprocess.Popen(
+        [sys.executable, "-c", UPDATE_SCRIPT, str(annotations), str(out)], start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        staged = [path for path in tmp_path.iterdir() if "annotool-tmp" in path.name]
+        if staged and len(list(staged[0].glob("SegmentationClass/*.png"))) >= 20:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the update finished before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    assert tree_digest(out) == before
+    result = update(annotations, out)  # removes the killed run's staging folder
+    assert len(result.converted) == 240
+    assert not [path for path in tmp_path.iterdir() if "annotool-tmp" in path.name]
+    assert_same_as_fresh(annotations, out, tmp_path)
