@@ -31,7 +31,7 @@ from annotool.progress import ProgressCallback
 from annotool.rasterize import class_ids_npy, rasterize_values
 from annotool.tables import text_table
 from annotool.visualize import grayscale, overlay_jpeg
-from annotool.voc import VocLayout, label_png_bytes, npy_bytes
+from annotool.voc import VocLayout, class_names_bytes, label_png_bytes, npy_bytes
 from annotool.voc import jpeg_bytes as encode_jpeg
 
 JPEG_QUALITY = 95
@@ -139,10 +139,11 @@ def convert_settings(
 
 
 def start_dataset(layout: VocLayout, labels: LabelSet, options: ConvertOptions) -> None:
-    """Create the dataset's folders for ``options`` and its ``class_names.txt``."""
+    """Create the dataset's folders for ``options`` and its ``class_names.txt`` (in a
+    staging folder: renamed into place with the rest, no file of its own to sync)."""
     for folder in output_folders(layout, options):
         folder.mkdir(parents=True)
-    layout.write_class_names(labels.class_names)
+    write_staged(layout.class_names_path, class_names_bytes(labels.class_names))
 
 
 def output_folders(layout: VocLayout, options: ConvertOptions) -> list[Path]:

@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from annotool.errors import DatasetError
-from annotool.fileio import atomic_write, atomic_write_text, read_utf8
+from annotool.fileio import atomic_write, atomic_write_bytes, atomic_write_text, read_utf8
 from annotool.labels import IGNORE_ID, colormap_with
 
 # The mask reader lives with the other mask code; this name is the documented one too.
@@ -232,8 +232,8 @@ class VocLayout:
             names.pop()
         return [name.strip() for name in names]
 
-    def write_class_names(self, class_names: list[str] | tuple[str, ...]) -> None:
-        atomic_write_text(self.class_names_path, "".join(f"{name}\n" for name in class_names))
+    def write_class_names(self, class_names: Sequence[str]) -> None:
+        atomic_write_bytes(self.class_names_path, class_names_bytes(class_names))
 
     def split_names(self) -> list[str]:
         """Names of the split files present (``train``, ``val``, ...), sorted."""
@@ -286,6 +286,11 @@ class VocLayout:
         atomic_write_text(
             self.split_path(split, fold), "".join(f"{stem}\n" for stem in sorted(stems))
         )
+
+
+def class_names_bytes(class_names: Sequence[str]) -> bytes:
+    """``class_names.txt``'s bytes: one name per line, UTF-8."""
+    return "".join(f"{name}\n" for name in class_names).encode("utf-8")
 
 
 MASK_PNG_COMPRESSION = 1
