@@ -72,6 +72,10 @@ CONVERT_OUTPUTS = frozenset(
 """What a convert writes at the top of a dataset; an update rebuilds these and carries
 everything else over."""
 
+FILES_PER_WORKER_STARTED = 4
+"""Starting a worker process costs about what converting a few images does: an update
+converts fewer than this many files per worker in its own process."""
+
 _SETTING_NAMES = {
     "class_names": "the labels (class names or their order)",
     "objects": "--objects/--no-objects",
@@ -202,13 +206,14 @@ def update_dataset(
         kept, outputs_missing = _link_kept(VocLayout(out_dir), layout, plan.keep, options)
         advance(len(kept))
         _carry_over(out_dir, staging)
+        to_convert = sorted((*plan.convert, *outputs_missing))
         summary, written = write_examples(
             layout,
-            sorted((*plan.convert, *outputs_missing)),
+            to_convert,
             labels,
             options,
             skip_invalid=skip_invalid,
-            workers=workers,
+            workers=workers if len(to_convert) >= FILES_PER_WORKER_STARTED * workers else 1,
             progress=progress,
             label_map=label_map,
             require_written=not kept,
