@@ -37,6 +37,10 @@ class OutputExistsError(AnnotoolError):
     """An output would overwrite existing files and overwriting was not asked for."""
 
 
+class ManifestError(AnnotoolError):
+    """``convert --update`` cannot reuse a dataset: no manifest, or one it cannot read."""
+
+
 class SplitError(AnnotoolError):
     """A train/val/test split request cannot be satisfied."""
 
