@@ -115,22 +115,46 @@ def _shape(region: Region, label: str, shape_type: ShapeType) -> dict[str, Any]:
     description = (
         predicted_description(region.mean_confidence) if region.mean_confidence is not None else ""
     )
-    shape: dict[str, Any] = {
-        "label": label,
-        "points": region.points.tolist(),
-        "group_id": None,
-        "description": description,
-        "shape_type": "polygon",
-        "flags": {},
-        "mask": None,
-    }
     if shape_type == "mask":
-        top, bottom, left, right = region.box
-        # labelme 5.3+: the patch's top-left and bottom-right pixels, the patch a 0/1 PNG.
-        shape["points"] = [[float(left), float(top)], [float(right - 1), float(bottom - 1)]]
-        shape["shape_type"] = "mask"
-        shape["mask"] = _mask_png_base64(region.filled)
-    return shape
+        top, _, left, _ = region.box
+        return mask_shape(label, region.filled, (top, left), description=description)
+    return new_shape(label, region.points.tolist(), "polygon", description=description)
+
+
+def new_shape(
+    label: str,
+    points: list[list[float]],
+    shape_type: str,
+    group_id: int | None = None,
+    description: str = "",
+    mask: str | None = None,
+) -> dict[str, Any]:
+    """A labelme shape as labelme writes it (``points``: ``[[x, y], ...]`` in pixels)."""
+    return {
+        "label": label,
+        "points": points,
+        "group_id": group_id,
+        "description": description,
+        "shape_type": shape_type,
+        "flags": {},
+        "mask": mask,
+    }
+
+
+def mask_shape(
+    label: str,
+    patch: NDArray[np.bool_],
+    origin: tuple[int, int],
+    group_id: int | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    """A labelme ``mask`` shape painting the ``(h, w)`` bool ``patch`` whose top-left pixel
+    is ``origin`` ``(top, left)`` in the image: lossless, and it paints only its pixels."""
+    top, left = origin
+    height, width = patch.shape
+    # labelme 5.3+: the patch's top-left and bottom-right pixels, the patch a 0/1 PNG.
+    points = [[float(left), float(top)], [float(left + width - 1), float(top + height - 1)]]
+    return new_shape(label, points, "mask", group_id, description, _mask_png_base64(patch))
 
 
 def _mask_png_base64(patch: NDArray[np.bool_]) -> str:

@@ -1,0 +1,14 @@
+"""Importing datasets of other tools into labelme JSON, to correct or extend them in labelme.
+
+``import_coco`` reads a COCO instance-segmentation file, ``import_yolo`` an Ultralytics
+YOLO dataset (segmentation polygons or detection boxes); both check everything first,
+write one labelme document per image (``imagePath`` relative to it, ``imageData`` null)
+and a ``labels.txt``, all or nothing unless invalid entries are to be skipped. VOC-style
+masks are imported by :mod:`annotool.masks_to_labelme` (``annotool import voc``).
+"""
+
+from annotool.importers.coco import CocoImportOptions, import_coco
+from annotool.importers.documents import ImportResult, WriteOptions
+from annotool.importers.yolo import import_yolo
+
+__all__ = ["CocoImportOptions", "ImportResult", "WriteOptions", "import_coco", "import_yolo"]
