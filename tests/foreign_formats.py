@@ -26,7 +26,10 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 
 from annotool.labelme import load_image, read_annotation
-from annotool.labels import IGNORE_LABEL
+from annotool.labels import IGNORE_ID, IGNORE_LABEL, load_labels
+from annotool.masks import read_label_png
+from annotool.rasterize import rasterize
+from annotool.voc import mask_values
 
 
 def write_labelme2coco(json_dir: Path, labels_file: Path, out_dir: Path) -> Path:
@@ -167,3 +170,23 @@ def join_at_closest_points(polygons: list[NDArray[np.float64]]) -> NDArray[np.fl
         forward.append(loop[: turn + 1])
         backward.append(loop[turn:])
     return np.concatenate([*forward, *reversed(backward)])
+
+
+def agreement(
+    json_dir: Path, reference_dir: Path, labels_file: Path, count_ignored: bool = False
+) -> dict[str, float]:
+    """Per image stem: the share of pixels where the class mask ``annotool convert`` paints
+    from ``json_dir/<stem>.json`` equals the reference mask ``reference_dir/<stem>.png``,
+    over the pixels the reference does not ignore (labelme2coco and YOLO leave
+    ``__ignore__`` out), or over every pixel with ``count_ignored``."""
+    labels = load_labels(labels_file)
+    figures = {}
+    for reference_path in sorted(reference_dir.glob("*.png")):
+        annotation, problems = read_annotation(json_dir / f"{reference_path.stem}.json", labels)
+        assert annotation is not None and annotation.image_size is not None, problems
+        class_label = rasterize(annotation.shapes, *annotation.image_size, labels)[0]
+        reference = read_label_png(reference_path)
+        counted = np.ones_like(reference, dtype=bool) if count_ignored else reference != IGNORE_ID
+        painted = mask_values(class_label)
+        figures[reference_path.stem] = float(np.mean(painted[counted] == reference[counted]))
+    return figures
