@@ -349,22 +349,53 @@ def _bbox_rectangle(bbox: object, label: str) -> dict[str, Any]:
 
 
 def _decode_rle(rle: dict[str, Any], height: int, width: int) -> NDArray[np.bool_]:
+    """The ``(H, W)`` bool pixels of a COCO RLE, compressed (``counts`` text) or not (a
+    list of run lengths). The run lengths are checked first: pycocotools decodes counts
+    that do not add up to the image without complaint, into garbage."""
     size, counts = rle.get("size"), rle.get("counts")
     if not isinstance(size, list) or len(size) != 2 or not isinstance(counts, str | list):
         raise _Invalid("the RLE segmentation needs 'size' [height, width] and 'counts'")
     if size != [height, width]:
         raise _Invalid(f"the RLE segmentation's size is {size}, but the image is {[height, width]}")
-    try:
-        if isinstance(counts, list):
-            encoded = coco_mask.frPyObjects({"size": size, "counts": counts}, height, width)
-        else:
-            encoded = {"size": size, "counts": counts.encode("ascii")}
-        pixels = coco_mask.decode(encoded)
-    except (ValueError, TypeError, UnicodeEncodeError) as error:
-        raise _Invalid(f"the RLE segmentation cannot be decoded ({error})") from None
-    if pixels.shape != (height, width) or int(np.count_nonzero(pixels)) > height * width:
-        raise _Invalid("the RLE segmentation cannot be decoded (its counts do not fit its size)")
-    return pixels.astype(bool)
+    runs = run_lengths(counts) if isinstance(counts, str) else counts
+    if (
+        runs is None
+        or not all(_is_int(run) and run >= 0 for run in runs)
+        or sum(runs) != height * width
+    ):
+        raise _Invalid(
+            f"the RLE segmentation's counts do not describe the {width}x{height} pixels of "
+            "the image (their run lengths must add up to height x width)"
+        )
+    encoded = coco_mask.frPyObjects({"size": size, "counts": list(runs)}, height, width)
+    return coco_mask.decode(encoded).astype(bool)
+
+
+def run_lengths(counts: str) -> list[int] | None:
+    """The run lengths of COCO's compressed RLE text (None when it is malformed): each
+    number in 5-bit groups, a character ``48 + group`` with 0x20 meaning "more follows",
+    the last group's 0x10 the sign; from the third number on, a difference to the number
+    two before."""
+    runs: list[int] = []
+    position = 0
+    while position < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            if position >= len(counts):
+                return None
+            group = ord(counts[position]) - 48
+            if not 0 <= group < 64:
+                return None
+            value |= (group & 0x1F) << shift
+            more = bool(group & 0x20)
+            position += 1
+            shift += 5
+            if not more and group & 0x10:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
 
 
 def _mask_shapes(
