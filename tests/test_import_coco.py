@@ -148,7 +148,11 @@ def test_a_hole_over_an_earlier_annotation_becomes_a_mask_shape(tmp_path: Path) 
     crowd[5:12, 5:12] = False  # where the single person stands
     person = polygon_annotation(1, [[6, 6, 10, 6, 10, 10, 6, 10]], category_id=2)
     path = write_coco(tmp_path, [person, rle_annotation(2, crowd)])
-    import_coco(path, tmp_path / "out", EXACT)
+    result = import_coco(path, tmp_path / "out", EXACT)
+    assert result.warnings == [
+        "1 RLE regions were written as mask shapes, not polygons: a hole of theirs would "
+        "have erased an earlier annotation lying in it"
+    ]
     shapes = json.loads((tmp_path / "out" / "a.json").read_text())["shapes"]
     assert [s["shape_type"] for s in shapes] == ["polygon", "mask"]
     expected = crowd.astype(np.int32)

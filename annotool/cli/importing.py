@@ -93,9 +93,10 @@ def import_coco_command(
         crowd=crowd,
         shapes=ShapeOptions(TraceOptions(tolerance=tolerance), shape_type),
     )
-    with progress_bar(coco.count_images(annotations), "Importing", quiet) as progress:
+    source = coco.read_coco(annotations)
+    with progress_bar(len(source.images), "Importing", quiet) as progress:
         result = coco.import_coco(
-            annotations, out_dir, options, WriteOptions(skip_invalid, overwrite), progress
+            source, out_dir, options, WriteOptions(skip_invalid, overwrite), progress
         )
     echo_result(result)
 
@@ -131,9 +132,10 @@ def import_yolo_command(
     means nothing is written, unless --skip-invalid.
     """
     names = _parse_names(names_spec) if names_spec is not None else None
-    with progress_bar(yolo.count_images(source, names), "Importing", quiet) as progress:
+    dataset = yolo.find_dataset(source, names)
+    with progress_bar(len(dataset.images), "Importing", quiet) as progress:
         result = yolo.import_yolo(
-            source, out_dir, names, WriteOptions(skip_invalid, overwrite), progress
+            dataset, out_dir, write=WriteOptions(skip_invalid, overwrite), progress=progress
         )
     echo_result(result)
 

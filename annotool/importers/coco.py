@@ -81,47 +81,70 @@ class _Invalid(Exception):
     """One entry of the file is invalid; the message says which and why."""
 
 
-def import_coco(
-    annotations_path: Path,
-    out_dir: Path,
-    options: CocoImportOptions = CocoImportOptions(),
-    write: WriteOptions | None = None,
-    progress: ProgressCallback | None = None,
-) -> ImportResult:
-    """Write one labelme JSON per image of the COCO file ``annotations_path`` into
-    ``out_dir`` (see :func:`~annotool.importers.documents.finish_import`).
+@dataclass(frozen=True)
+class CocoFile:
+    """A COCO file read and checked as a whole: categories (id -> name, by id), images
+    (by id, in file order), each image's annotations (in file order, with the name
+    messages give them), and the problems of entries no image can be blamed for."""
 
-    Raises ForeignFormatError when the file cannot be read as COCO at all, and
-    InvalidInputError listing every invalid image or annotation (by id) otherwise.
+    path: Path
+    categories: dict[int, str]
+    images: dict[int, _CocoImage]
+    annotations: dict[int, list[tuple[str, dict[str, Any]]]]
+    problems: tuple[Problem, ...]
+
+
+def read_coco(annotations_path: Path) -> CocoFile:
+    """Read the COCO file at ``annotations_path`` once (a large file takes seconds).
+
+    Raises ForeignFormatError when it cannot be read as COCO at all: not JSON, no
+    ``images`` list, duplicate image or category ids, a category without a name.
     """
     path = Path(annotations_path)
     document = _load(path)
     categories = _categories(path, document)
     images, problems = _images(path, document)
     annotations, annotation_problems = _annotations_by_image(path, document, images)
-    problems += annotation_problems
-    root = options.images if options.images is not None else _image_root(path, images.values())
+    return CocoFile(path, categories, images, annotations, (*problems, *annotation_problems))
+
+
+def import_coco(
+    source: CocoFile | Path,
+    out_dir: Path,
+    options: CocoImportOptions = CocoImportOptions(),
+    write: WriteOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportResult:
+    """Write one labelme JSON per image of the COCO file ``source`` (read, or a path to
+    read) into ``out_dir`` (see :func:`~annotool.importers.documents.finish_import`).
+
+    Raises ForeignFormatError when the file cannot be read as COCO at all, and
+    InvalidInputError listing every invalid image or annotation (by id) otherwise.
+    """
+    coco = source if isinstance(source, CocoFile) else read_coco(source)
+    problems = list(coco.problems)
+    root = options.images or _image_root(coco.path, coco.images.values())
     imported = []
-    for image_id, image in images.items():
+    for image_id, image in coco.images.items():
         try:
-            imported.append(
-                _import_image(image, annotations.get(image_id, []), categories, root, options)
-            )
+            annotations = coco.annotations.get(image_id, [])
+            imported.append(_import_image(image, annotations, coco.categories, root, options))
         except _Invalid as error:
-            problems.append(Problem(path, f"{image.entry}: {error}"))
+            problems.append(Problem(coco.path, f"{image.entry}: {error}"))
         if progress is not None:
             progress(1)
-    class_names = class_list(list(categories.values()), str(path))
-    return finish_import(imported, problems, class_names, path, out_dir, write or WriteOptions())
-
-
-def count_images(annotations_path: Path) -> int:
-    """How many images the COCO file lists (for a progress bar); 0 when unreadable."""
-    try:
-        images = _load(Path(annotations_path)).get("images")
-    except ForeignFormatError:
-        return 0
-    return len(images) if isinstance(images, list) else 0
+    class_names = class_list(list(coco.categories.values()), str(coco.path))
+    result = finish_import(
+        imported, problems, class_names, coco.path, out_dir, write or WriteOptions()
+    )
+    if options.shapes.shape_type == "polygon":
+        masks = sum(shape["shape_type"] == "mask" for image in imported for shape in image.shapes)
+        if masks:
+            result.warnings.append(
+                f"{masks} RLE regions were written as mask shapes, not polygons: a hole of "
+                "theirs would have erased an earlier annotation lying in it"
+            )
+    return result
 
 
 def _load(path: Path) -> dict[str, Any]:

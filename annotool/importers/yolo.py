@@ -66,20 +66,20 @@ class YoloDataset:
 
 
 def import_yolo(
-    source: Path,
+    source: YoloDataset | Path,
     out_dir: Path,
     names: Sequence[str] | None = None,
     write: WriteOptions | None = None,
     progress: ProgressCallback | None = None,
 ) -> ImportResult:
-    """Write one labelme JSON per image of the YOLO dataset ``source`` (a data.yaml, or a
-    folder holding one or holding ``images/``) into ``out_dir``; ``names`` replace the
-    YAML's class names (and are needed without a YAML).
+    """Write one labelme JSON per image of the YOLO dataset ``source`` (found, or a
+    data.yaml, or a folder holding one or holding ``images/``) into ``out_dir``; ``names``
+    replace the YAML's class names (and are needed without a YAML).
 
     Raises ForeignFormatError when the dataset cannot be found or read, and
     InvalidInputError listing every invalid label line or image otherwise.
     """
-    dataset = find_dataset(Path(source), names)
+    dataset = source if isinstance(source, YoloDataset) else find_dataset(Path(source), names)
     imported, problems = [], []
     for image in dataset.images:
         try:
@@ -117,14 +117,6 @@ def find_dataset(source: Path, names: Sequence[str] | None = None) -> YoloDatase
     data = _read_yaml(yaml_path)
     yaml_names = _names(yaml_path, data) if names is None else tuple(names)
     return YoloDataset(yaml_path, tuple(_split_images(yaml_path, data)), yaml_names)
-
-
-def count_images(source: Path, names: Sequence[str] | None = None) -> int:
-    """How many images :func:`import_yolo` will read (for a progress bar); 0 on errors."""
-    try:
-        return len(find_dataset(Path(source), names).images)
-    except ForeignFormatError:
-        return 0
 
 
 def _yaml_in(folder: Path) -> Path | None:
