@@ -16,6 +16,8 @@ from test_import_coco import image_entry, polygon_annotation, write_coco
 from test_import_yolo import write_yolo
 
 from annotool.cli import main
+from annotool.fileio import TEMP_MARKER
+from annotool.importers import documents
 from annotool.labels import voc_palette
 from annotool.masks import read_label_png
 
@@ -135,3 +137,23 @@ def test_import_voc_on_a_folder_that_is_no_dataset(tmp_path: Path) -> None:
     result = invoke("import", "voc", tmp_path, tmp_path / "json")
     assert result.exit_code == 1
     assert "is not a segmentation dataset" in result.output
+
+
+def test_ctrl_c_while_writing_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_coco(tmp_path, [], images=[image_entry(1, "a"), image_entry(2, "b")])
+    written: list[Path] = []
+
+    def interrupted_on_second(target: Path, data: bytes) -> None:
+        if written:
+            raise KeyboardInterrupt
+        written.append(target)
+        target.write_bytes(data)
+
+    monkeypatch.setattr(documents, "write_staged", interrupted_on_second)
+    result = invoke("import", "coco", path, tmp_path / "out", "-q")
+    assert result.exit_code == 130
+    assert "Interrupted; nothing was written." in result.output
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(f".*{TEMP_MARKER}"))
