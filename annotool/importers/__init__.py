@@ -7,8 +7,18 @@ and a ``labels.txt``, all or nothing unless invalid entries are to be skipped. V
 masks are imported by :mod:`annotool.masks_to_labelme` (``annotool import voc``).
 """
 
-from annotool.importers.coco import CocoImportOptions, import_coco
+from annotool.importers.coco import CocoFile, CocoImportOptions, import_coco, read_coco
 from annotool.importers.documents import ImportResult, WriteOptions
-from annotool.importers.yolo import import_yolo
+from annotool.importers.yolo import YoloDataset, find_dataset, import_yolo
 
-__all__ = ["CocoImportOptions", "ImportResult", "WriteOptions", "import_coco", "import_yolo"]
+__all__ = [
+    "CocoFile",
+    "CocoImportOptions",
+    "ImportResult",
+    "WriteOptions",
+    "YoloDataset",
+    "find_dataset",
+    "import_coco",
+    "import_yolo",
+    "read_coco",
+]
