@@ -308,3 +308,49 @@ def test_run_lengths_read_what_pycocotools_writes(pixels: np.ndarray) -> None:
     starts = np.flatnonzero(np.diff(np.r_[0, column_major])) if column_major.size else []
     expected = np.diff(np.r_[0, starts, column_major.size]).tolist()
     assert [run for run in runs if run] == [run for run in expected if run]
+
+
+def test_a_cvat_export_imports(tmp_path: Path) -> None:
+    """CVAT's COCO 1.0 layout: annotations/instances_default.json beside images/, plain
+    file names, brush masks as uncompressed RLE marked iscrowd, boxes with an empty
+    segmentation, attributes on every annotation."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations").mkdir()
+    Image.new("RGB", (WIDTH, HEIGHT)).save(tmp_path / "images" / "frame_000.png")
+    brush = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    brush[4:9, 5:12] = True
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[-1, brush.T.ravel(), -1]))).tolist()
+    common = {"image_id": 1, "attributes": {"occluded": False}, "area": 1.0}
+    document = {
+        "licenses": [{"name": "", "id": 0, "url": ""}],
+        "info": {"contributor": "", "version": ""},
+        "categories": [{"id": 1, "name": "cat", "supercategory": ""}],
+        "images": [{"id": 1, "width": WIDTH, "height": HEIGHT, "file_name": "frame_000.png"}],
+        "annotations": [
+            {
+                **common,
+                "id": 1,
+                "category_id": 1,
+                "segmentation": [],
+                "bbox": [20, 2, 5, 4],
+                "iscrowd": 0,
+            },
+            {
+                **common,
+                "id": 2,
+                "category_id": 1,
+                "iscrowd": 1,
+                "bbox": [5, 4, 7, 5],
+                "segmentation": {
+                    "size": [HEIGHT, WIDTH],
+                    "counts": runs,  # column-major runs, background first
+                },
+            },
+        ],
+    }
+    path = tmp_path / "annotations" / "instances_default.json"
+    path.write_text(json.dumps(document))
+    import_coco(path, tmp_path / "out", EXACT)
+    expected = brush.astype(np.int32)
+    expected[2:7, 20:26] = 1
+    assert np.array_equal(class_mask(tmp_path / "out" / "frame_000.json"), expected)

@@ -187,10 +187,11 @@ def _split_images(path: Path, data: dict[str, Any]) -> list[Path]:
                 f"{path}: {key} must be a folder, a .txt list of images, or a list of them"
             )
     roots = _candidate_roots(path, data.get("path"))
-    for root in roots:
-        if any((root / _first(value)).exists() for value in entries.values()):
-            break
-    else:
+    root = next(
+        (root for root in roots if any((root / _first(v)).exists() for v in entries.values())),
+        None,
+    )
+    if root is None:
         splits = ", ".join(f"{key}: {_first(value)}" for key, value in entries.items())
         tried = ", ".join(str(root) for root in roots)
         raise ForeignFormatError(
