@@ -354,3 +354,15 @@ def test_a_cvat_export_imports(tmp_path: Path) -> None:
     expected = brush.astype(np.int32)
     expected[2:7, 20:26] = 1
     assert np.array_equal(class_mask(tmp_path / "out" / "frame_000.json"), expected)
+
+
+def test_a_size_of_the_unrotated_photo_names_its_exif_orientation(tmp_path: Path) -> None:
+    path = write_coco(tmp_path, [])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90 degrees: labelme shows it HEIGHT wide, WIDTH high
+    Image.new("RGB", (WIDTH, HEIGHT)).save(tmp_path / "JPEGImages" / "a.jpg", exif=exif)
+    document = json.loads(path.read_text())
+    document["images"][0]["file_name"] = "JPEGImages/a.jpg"
+    path.write_text(json.dumps(document))
+    with pytest.raises(InvalidInputError, match="its EXIF orientation 6 turns it"):
+        import_coco(path, tmp_path / "out")

@@ -286,9 +286,16 @@ def _import_image(
         raise _Invalid(str(error)) from None
     height, width = header.height, header.width
     if (image.height, image.width) not in ((height, width), (None, None)):
+        turned = header.orientation != 1 and (image.height, image.width) == (width, height)
+        why = (
+            f" (its EXIF orientation {header.orientation} turns it: the annotations were "
+            "made on the image as stored, which labelme does not show)"
+            if turned
+            else ""
+        )
         raise _Invalid(
             f"the file says {image.width}x{image.height}, but the image {file} is "
-            f"{width}x{height} as labelme shows it; fix height and width in the file"
+            f"{width}x{height} as labelme shows it{why}; fix height and width in the file"
         )
     canvas = _Canvas(height, width)
     shapes: list[dict[str, Any]] = []
