@@ -366,3 +366,29 @@ def test_a_size_of_the_unrotated_photo_names_its_exif_orientation(tmp_path: Path
     path.write_text(json.dumps(document))
     with pytest.raises(InvalidInputError, match="its EXIF orientation 6 turns it"):
         import_coco(path, tmp_path / "out")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    layers=st.lists(
+        st.tuples(
+            arrays(np.bool_, (HEIGHT // 2, WIDTH // 2)),  # coarse pixels, scaled up below
+            st.sampled_from([1, 2]),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_rle_annotations_paint_what_painting_their_pixels_in_order_paints(
+    tmp_path_factory: pytest.TempPathFactory, layers: list[tuple[np.ndarray, int]]
+) -> None:
+    """Holes included: a hole over an earlier annotation must not erase it."""
+    root = tmp_path_factory.mktemp("coco")
+    expected = np.zeros((HEIGHT, WIDTH), dtype=np.int32)
+    annotations = []
+    for index, (coarse, category_id) in enumerate(layers):
+        pixels = np.kron(coarse, np.ones((2, 2), dtype=bool))
+        expected[pixels] = category_id
+        annotations.append({**rle_annotation(index + 1, pixels), "category_id": category_id})
+    import_coco(write_coco(root, annotations), root / "out", EXACT)
+    assert np.array_equal(class_mask(root / "out" / "a.json"), expected)
