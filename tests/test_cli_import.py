@@ -49,13 +49,13 @@ def test_import_coco_lists_every_invalid_entry_and_exits_1(tmp_path: Path) -> No
     path = write_coco(tmp_path, annotations, images=[image_entry(1, "a"), image_entry(2, "b")])
     result = invoke("import", "coco", path, tmp_path / "out", "-q")
     assert result.exit_code == 1
-    assert "2 invalid entries; nothing was written" in result.output
+    assert "2 problems; nothing was written" in result.output
     assert "annotation id 5: image_id 9 is not the id of an image" in result.output
     assert "image id 1 (JPEGImages/a.png): annotation id 4: segmentation polygon 0" in result.output
     assert not (tmp_path / "out").exists()
     result = invoke("import", "coco", path, tmp_path / "out", "-q", "--skip-invalid")
     assert result.exit_code == 0, result.output
-    assert "Skipped 2 invalid entries:" in result.output
+    assert "Skipped the images (or annotations) with these 2 problems:" in result.output
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["b.json", "labels.txt"]
 
 

@@ -392,3 +392,19 @@ def test_rle_annotations_paint_what_painting_their_pixels_in_order_paints(
         annotations.append({**rle_annotation(index + 1, pixels), "category_id": category_id})
     import_coco(write_coco(root, annotations), root / "out", EXACT)
     assert np.array_equal(class_mask(root / "out" / "a.json"), expected)
+
+
+def test_every_problem_of_an_image_is_listed_even_when_its_file_is_missing(
+    tmp_path: Path,
+) -> None:
+    annotations = [polygon_annotation(1, [[1, 1, 2, 2]]), polygon_annotation(2, [], category_id=8)]
+    path = write_coco(tmp_path, annotations)
+    (tmp_path / "JPEGImages" / "a.png").unlink()
+    with pytest.raises(InvalidInputError, match="3 problems") as raised:
+        import_coco(path, tmp_path / "out")
+    lines = str(raised.value).splitlines()[1:]
+    assert [line.split(": ", 2)[2][:30] for line in lines] == [
+        f"the image {tmp_path / 'JPEGImages' / 'a.png'}"[:30],
+        "annotation id 1: segmentation ",
+        "annotation id 2: category_id 8",
+    ]

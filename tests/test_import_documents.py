@@ -67,7 +67,7 @@ def test_a_labels_file_with_other_classes_is_kept_with_a_warning(tmp_path: Path)
 
 def test_problems_stop_the_import_unless_skip_invalid(tmp_path: Path) -> None:
     problems = [Problem(tmp_path / "src", "image id 2: broken")]
-    with pytest.raises(Exception, match=r"1 invalid entries; nothing was written(.|\n)*image id 2"):
+    with pytest.raises(Exception, match=r"1 problem; nothing was written(.|\n)*image id 2"):
         finish_import(
             [imported(tmp_path, "a.png")],
             problems,

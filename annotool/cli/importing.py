@@ -220,7 +220,9 @@ def echo_result(result: ImportResult) -> None:
             "(--overwrite replaces them)."
         )
     if result.skipped:
-        click.echo(f"Skipped {len(result.skipped)} invalid entries:")
+        click.echo(
+            f"Skipped the images (or annotations) with these {len(result.skipped)} problems:"
+        )
         for problem in result.skipped:
             click.echo(f"  {problem}")
     for warning in result.warnings:

@@ -78,7 +78,11 @@ class _CocoImage:
 
 
 class _Invalid(Exception):
-    """One entry of the file is invalid; the message says which and why."""
+    """Entries of the file are invalid; each of ``messages`` says which and why."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,9 @@ def import_coco(
             annotations = coco.annotations.get(image_id, [])
             imported.append(_import_image(image, annotations, coco.categories, root, options))
         except _Invalid as error:
-            problems.append(Problem(coco.path, f"{image.entry}: {error}"))
+            problems += [
+                Problem(coco.path, f"{image.entry}: {message}") for message in error.messages
+            ]
         if progress is not None:
             progress(1)
     class_names = class_list(list(coco.categories.values()), str(coco.path))
@@ -274,7 +280,37 @@ def _import_image(
     root: Path,
     options: CocoImportOptions,
 ) -> ImportedImage:
+    """The document of one image; _Invalid with every problem of the image and of each
+    of its annotations (those are checked against the file's size when the image is
+    missing)."""
+    messages = []
     file = _image_file(root, image)
+    try:
+        height, width = _image_size(file, image)
+    except _Invalid as error:
+        messages.append(str(error))
+        if image.height is None or image.width is None:
+            raise _Invalid(*messages) from None
+        height, width = image.height, image.width
+    canvas = _Canvas(height, width)
+    shapes: list[dict[str, Any]] = []
+    groups = 0
+    for name, annotation in annotations:
+        try:
+            added = _annotation_shapes(annotation, categories, canvas, groups + 1, options)
+        except _Invalid as error:
+            messages.append(f"{name}: {error}")
+            continue
+        groups += any(shape["group_id"] is not None for shape in added)
+        shapes += added
+    if messages:
+        raise _Invalid(*messages)
+    return ImportedImage(image.entry, file, height, width, tuple(shapes))
+
+
+def _image_size(file: Path, image: _CocoImage) -> tuple[int, int]:
+    """``(height, width)`` of the image file as labelme shows it, checked against the
+    file's ``height`` and ``width``."""
     if not file.is_file():
         raise _Invalid(
             f"the image {file} does not exist; pass --images with the folder that "
@@ -297,17 +333,7 @@ def _import_image(
             f"the file says {image.width}x{image.height}, but the image {file} is "
             f"{width}x{height} as labelme shows it{why}; fix height and width in the file"
         )
-    canvas = _Canvas(height, width)
-    shapes: list[dict[str, Any]] = []
-    groups = 0
-    for name, annotation in annotations:
-        try:
-            added = _annotation_shapes(annotation, categories, canvas, groups + 1, options)
-        except _Invalid as error:
-            raise _Invalid(f"{name}: {error}") from None
-        groups += any(shape["group_id"] is not None for shape in added)
-        shapes += added
-    return ImportedImage(image.entry, file, height, width, tuple(shapes))
+    return height, width
 
 
 def _annotation_shapes(

@@ -131,7 +131,7 @@ def finish_import(
     if problems and not options.skip_invalid:
         raise InvalidInputError(
             list(problems),
-            f"{source}: {len(problems)} invalid entries; nothing was written. Fix them, or "
+            f"{source}: {_problems(len(problems))}; nothing was written. Fix them, or "
             "pass --skip-invalid to import the valid images and list the others:",
         )
     result = ImportResult(Path(out_dir), class_names, skipped=list(problems))
@@ -165,6 +165,10 @@ def finish_import(
     result.written = [json_path for _, json_path in todo]
     result.shapes = sum(len(image.shapes) for image, _ in todo)
     return result
+
+
+def _problems(count: int) -> str:
+    return f"{count} problem{'s' if count != 1 else ''}"
 
 
 def _json_paths(images: Sequence[ImportedImage], out_dir: Path) -> list[Path]:
