@@ -164,3 +164,10 @@ def test_bad_yaml_stops_the_import(tmp_path: Path, yaml: str, message: str) -> N
 def test_label_path_replaces_the_last_images_folder() -> None:
     assert label_path(Path("/d/images/train/images/x.jpg")) == Path("/d/images/train/labels/x.txt")
     assert label_path(Path("/d/photos/x.JPG")) == Path("/d/photos/x.txt")
+
+
+def test_every_bad_line_of_a_file_is_listed(tmp_path: Path) -> None:
+    data = write_yolo(tmp_path, {"a": "0 0.5 0.5 0.2 0.2\n9 0.5 0.5 0.2 0.2\n0 x 1 1 1\n"})
+    with pytest.raises(InvalidInputError, match="2 problems") as raised:
+        import_yolo(data, tmp_path / "out")
+    assert ": line 2: class 9" in str(raised.value) and ": line 3: 'x'" in str(raised.value)

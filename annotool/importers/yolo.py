@@ -80,12 +80,13 @@ def import_yolo(
     InvalidInputError listing every invalid label line or image otherwise.
     """
     dataset = source if isinstance(source, YoloDataset) else find_dataset(Path(source), names)
-    imported, problems = [], []
+    imported: list[ImportedImage] = []
+    problems: list[Problem] = []
     for image in dataset.images:
         try:
             imported.append(_import_image(image, dataset))
         except _Invalid as error:
-            problems.append(error.problem)
+            problems += error.problems
         if progress is not None:
             progress(1)
     known = [name for name in dataset.names if name is not None]
@@ -251,9 +252,11 @@ def label_path(image: Path) -> Path:
 
 
 class _Invalid(Exception):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
+    """The problems of one image: its file, or each bad line of its labels."""
+
+    def __init__(self, *problems: Problem) -> None:
+        super().__init__("; ".join(map(str, problems)))
+        self.problems = problems
 
 
 def _import_image(image: Path, dataset: YoloDataset) -> ImportedImage:
@@ -270,12 +273,15 @@ def _import_image(image: Path, dataset: YoloDataset) -> ImportedImage:
             text = read_utf8(labels, ForeignFormatError)
         except ForeignFormatError as error:
             raise _Invalid(Problem(labels, str(error).removeprefix(f"{labels} "))) from None
+        bad_lines = []
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
                     shapes.append(_line_shape(line, dataset.names, header.width, header.height))
                 except ValueError as error:
-                    raise _Invalid(Problem(labels, f"line {number}: {error}")) from None
+                    bad_lines.append(Problem(labels, f"line {number}: {error}"))
+        if bad_lines:
+            raise _Invalid(*bad_lines)
     return ImportedImage(str(image), image, header.height, header.width, tuple(shapes))
 
 
