@@ -153,6 +153,7 @@ def test_skip_invalid_imports_the_other_images(tmp_path: Path) -> None:
             r"the splits \(train: images/nowhere\) are not found",
         ),
         ("names: [a]\n", "names no split"),
+        ("train: images/train\nnames: [cat, no]\n", "names entry 1 reads as False: YAML takes"),
     ],
 )
 def test_bad_yaml_stops_the_import(tmp_path: Path, yaml: str, message: str) -> None:

@@ -165,7 +165,12 @@ def _names(path: Path, data: dict[str, Any]) -> tuple[str | None, ...]:
         raise ForeignFormatError(f"{path}: names is empty")
     names: list[str | None] = [None] * (max(index for index, _ in pairs) + 1)
     for index, value in pairs:
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
+        if isinstance(value, bool) or value is None:
+            raise ForeignFormatError(
+                f"{path}: names entry {index} reads as {value}: YAML takes yes, no, on, off, "
+                "true, false and null unquoted for those values; quote the name"
+            )
+        if not isinstance(value, str | int | float):
             raise ForeignFormatError(f"{path}: names entry {index} is not a name: {value!r}")
         names[index] = str(value).strip()
     count = data.get("nc")
