@@ -157,3 +157,17 @@ def test_ctrl_c_while_writing_leaves_nothing(
     assert "Interrupted; nothing was written." in result.output
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(f".*{TEMP_MARKER}"))
+
+
+def test_import_coco_and_yolo_take_a_label_map(tmp_path: Path) -> None:
+    path = write_coco(tmp_path / "coco", [polygon_annotation(1, [[1, 1, 6, 1, 6, 6]])])
+    result = invoke("import", "coco", path, tmp_path / "c", "--map", "cat=animal", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "c" / "a.json").read_text())["shapes"][0]["label"] == "animal"
+    data = write_yolo(tmp_path / "ds", {"a": "1 0.5 0.5 0.2 0.2\n"})
+    result = invoke("import", "yolo", data, tmp_path / "y", "--map", "d*=", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "y" / "a.json").read_text())["shapes"] == []
+    assert (tmp_path / "y" / "labels.txt").read_text() == "__ignore__\n_background_\ncat\n"
+    result = invoke("import", "yolo", data, tmp_path / "z", "--map", "no-equals-sign")
+    assert result.exit_code == 2 and "'--map'" in result.output

@@ -3,6 +3,7 @@ and a failed write leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from annotool.importers.documents import (
     class_list,
     finish_import,
 )
+from annotool.labelmap import parse_label_map
 from annotool.labelme_write import new_shape
 
 
@@ -122,3 +124,18 @@ def test_class_list_keeps_the_source_order_and_refuses_unusable_names() -> None:
     )
     with pytest.raises(ForeignFormatError, match="src: the class name 'two\\\\nlines'"):
         class_list(["two\nlines"], "src")
+
+
+def test_a_label_map_renames_merges_and_drops_shapes_and_classes(tmp_path: Path) -> None:
+    label_map = parse_label_map({"cat": "animal", "dog": "animal", "bird": None, "fish": "x"})
+    images = [imported(tmp_path, "a.png", "cat"), imported(tmp_path, "b.png", "bird")]
+    classes = ("_background_", "cat", "dog", "bird")
+    result = finish_import(
+        images, [], classes, tmp_path / "src", tmp_path / "out", WriteOptions(label_map=label_map)
+    )
+    assert result.class_names == ("_background_", "animal")
+    assert (tmp_path / "out" / "labels.txt").read_text() == "__ignore__\n_background_\nanimal\n"
+    a = json.loads((tmp_path / "out" / "a.json").read_text())["shapes"]
+    b = json.loads((tmp_path / "out" / "b.json").read_text())["shapes"]
+    assert [shape["label"] for shape in a] == ["animal"] and b == []
+    assert result.warnings == ["label map: 'fish' -> 'x' matches no label of the imported dataset"]

@@ -10,6 +10,8 @@ from annotool.cli.common import (
     docs_epilog,
     interrupted_file_by_file,
     load_labels_option,
+    load_map_option,
+    map_option,
     min_area_option,
     progress_bar,
     quiet_option,
@@ -65,6 +67,7 @@ def import_group() -> None:
 )
 @tolerance_option
 @shape_type_option
+@map_option
 @skip_invalid_option
 @overwrite_option
 @quiet_option
@@ -76,6 +79,7 @@ def import_coco_command(
     crowd: coco.CrowdMode,
     tolerance: float,
     shape_type: ShapeType,
+    map_specs: tuple[str, ...],
     skip_invalid: bool,
     overwrite: bool,
     quiet: bool,
@@ -88,6 +92,7 @@ def import_coco_command(
     the categories in id order. Everything is checked first: an invalid entry means
     nothing is written, unless --skip-invalid.
     """
+    write = WriteOptions(skip_invalid, overwrite, load_map_option(map_specs))
     options = coco.CocoImportOptions(
         images=image_root,
         crowd=crowd,
@@ -95,9 +100,7 @@ def import_coco_command(
     )
     source = coco.read_coco(annotations)
     with progress_bar(len(source.images), "Importing", quiet) as progress:
-        result = coco.import_coco(
-            source, out_dir, options, WriteOptions(skip_invalid, overwrite), progress
-        )
+        result = coco.import_coco(source, out_dir, options, write, progress)
     echo_result(result)
 
 
@@ -111,6 +114,7 @@ def import_coco_command(
     help="Class names in class index order: a comma-separated list, or a file with one "
     "name per line (classes.txt); replaces data.yaml's names, needed without one.",
 )
+@map_option
 @skip_invalid_option
 @overwrite_option
 @quiet_option
@@ -119,6 +123,7 @@ def import_yolo_command(
     source: Path,
     out_dir: Path,
     names_spec: str | None,
+    map_specs: tuple[str, ...],
     skip_invalid: bool,
     overwrite: bool,
     quiet: bool,
@@ -132,11 +137,10 @@ def import_yolo_command(
     means nothing is written, unless --skip-invalid.
     """
     names = _parse_names(names_spec) if names_spec is not None else None
+    write = WriteOptions(skip_invalid, overwrite, load_map_option(map_specs))
     dataset = yolo.find_dataset(source, names)
     with progress_bar(len(dataset.images), "Importing", quiet) as progress:
-        result = yolo.import_yolo(
-            dataset, out_dir, write=WriteOptions(skip_invalid, overwrite), progress=progress
-        )
+        result = yolo.import_yolo(dataset, out_dir, write=write, progress=progress)
     echo_result(result)
 
 

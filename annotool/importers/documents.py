@@ -14,6 +14,7 @@ labelme is never lost by importing again).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -37,6 +38,7 @@ from annotool.fileio import (
     remove_stale_staging,
     write_staged,
 )
+from annotool.labelmap import LabelMap
 from annotool.labelme_write import document_text, new_document
 from annotool.labels import BACKGROUND_LABEL, IGNORE_LABEL, parse_labels
 
@@ -64,10 +66,13 @@ class ImportedImage:
 @dataclass(frozen=True)
 class WriteOptions:
     """``skip_invalid``: import the valid images and list the others (by default one
-    invalid entry means nothing is written); ``overwrite``: replace existing JSON files."""
+    invalid entry means nothing is written); ``overwrite``: replace existing JSON files;
+    ``label_map``: renames, merges or drops the imported labels (the classes of
+    ``labels.txt`` too), as ``--map`` does where labelme JSON is read."""
 
     skip_invalid: bool = False
     overwrite: bool = False
+    label_map: LabelMap | None = None
 
 
 @dataclass
@@ -134,7 +139,10 @@ def finish_import(
             f"{source}: {_problems(len(problems))}; nothing was written. Fix them, or "
             "pass --skip-invalid to import the valid images and list the others:",
         )
-    result = ImportResult(Path(out_dir), class_names, skipped=list(problems))
+    warnings: list[str] = []
+    if options.label_map is not None:
+        images, class_names, warnings = _mapped(images, class_names, options.label_map)
+    result = ImportResult(Path(out_dir), class_names, skipped=list(problems), warnings=warnings)
     targets = _json_paths(images, result.out_dir)
     todo = []
     for image, json_path in zip(images, targets, strict=True):
@@ -165,6 +173,29 @@ def finish_import(
     result.written = [json_path for _, json_path in todo]
     result.shapes = sum(len(image.shapes) for image, _ in todo)
     return result
+
+
+def _mapped(
+    images: Sequence[ImportedImage], class_names: tuple[str, ...], label_map: LabelMap
+) -> tuple[list[ImportedImage], tuple[str, ...], list[str]]:
+    """The images with every shape's label mapped (shapes mapped to nothing left out),
+    the mapped class list, and a warning for each map entry that matches no class."""
+    mapped_images = []
+    for image in images:
+        shapes = []
+        for shape in image.shapes:
+            label = label_map.apply(shape["label"])
+            if label is not None:
+                shapes.append({**shape, "label": label})
+        mapped_images.append(dataclasses.replace(image, shapes=tuple(shapes)))
+    used = {shape["label"] for image in images for shape in image.shapes}
+    mapped_names = [label_map.apply(name) for name in class_names]
+    names = class_list([name for name in mapped_names if name is not None], "the label map")
+    warnings = [
+        f"{entry} matches no label of the imported dataset"
+        for entry in label_map.unused_entries({*class_names, *used})
+    ]
+    return mapped_images, names, warnings
 
 
 def _problems(count: int) -> str:
