@@ -26,8 +26,9 @@ from annotool.errors import AnnotationError, Problem
 from annotool.fileio import atomic_write_text
 from annotool.labelme import read_annotation, read_labelme_json
 from annotool.labels import IGNORE_ID, IGNORE_LABEL
-from annotool.polygons import Region, TraceOptions, trace_regions
+from annotool.polygons import BACKGROUND_ID, Region, TraceOptions, trace_regions
 from annotool.rasterize import shape_mask
+from annotool.voc import mask_values
 
 LABELME_FORMAT_VERSION = "5.3.0"
 """The ``version`` written: the first labelme release that reads every shape annotool
@@ -98,6 +99,54 @@ def shapes_from_mask(
         _shape(region, _label(region.class_id, class_names), options.shape_type)
         for region in regions
     ]
+
+
+MAX_OBJECTS = IGNORE_ID - 1
+"""Most (object, class) pairs one image's instance mask may hold for
+:func:`shapes_from_objects` (each is traced as one value of a uint8 mask)."""
+
+
+def shapes_from_objects(
+    class_mask: NDArray[np.integer],
+    object_mask: NDArray[np.integer],
+    class_names: Sequence[str],
+    options: ShapeOptions = ShapeOptions(),
+) -> list[dict[str, Any]]:
+    """labelme shapes that reproduce an ``(H, W)`` class mask and the objects of its
+    ``(H, W)`` instance mask (``SegmentationObject``: 0 none, 1.. objects).
+
+    Each object is traced on its own, so two objects of one class that touch stay two;
+    the regions of an object with several share its instance id as ``group_id`` (labelme's
+    (label, group_id) instance). Pixels of a class outside any object and 255 (ignore)
+    are regions of their own. Paint order is :func:`~annotool.polygons.trace_regions`'
+    (an outline inside another's hole comes later), so holes never erase an object.
+    Raises AnnotationError for a class id without a name or more than MAX_OBJECTS
+    (object, class) pairs.
+    """
+    classes = mask_values(class_mask).astype(np.int32)
+    objects = mask_values(object_mask).astype(np.int32)
+    painted = classes != BACKGROUND_ID
+    keys, inverse = np.unique(objects[painted] * 256 + classes[painted], return_inverse=True)
+    if len(keys) > MAX_OBJECTS:
+        raise AnnotationError(
+            f"the masks hold {len(keys)} (object, class) pairs, more than the {MAX_OBJECTS} "
+            "that can be traced; import the class masks alone"
+        )
+    traced = np.zeros(classes.shape, dtype=np.uint8)
+    traced[painted] = inverse + 1
+    regions = trace_regions(traced, options.trace)
+    parts = np.bincount([region.class_id for region in regions], minlength=len(keys) + 1)
+    shapes = []
+    for region in regions:
+        if region.class_id == BACKGROUND_ID:
+            shapes.append(_shape(region, class_names[BACKGROUND_ID], options.shape_type))
+            continue
+        object_id, class_id = divmod(int(keys[region.class_id - 1]), 256)
+        shape = _shape(region, _label(class_id, class_names), options.shape_type)
+        if object_id and parts[region.class_id] > 1:
+            shape["group_id"] = object_id
+        shapes.append(shape)
+    return shapes
 
 
 def _label(class_id: int, class_names: Sequence[str]) -> str:

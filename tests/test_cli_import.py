@@ -171,3 +171,19 @@ def test_import_coco_and_yolo_take_a_label_map(tmp_path: Path) -> None:
     assert (tmp_path / "y" / "labels.txt").read_text() == "__ignore__\n_background_\ncat\n"
     result = invoke("import", "yolo", data, tmp_path / "z", "--map", "no-equals-sign")
     assert result.exit_code == 2 and "'--map'" in result.output
+
+
+def test_import_voc_traces_objects_unless_no_objects(tmp_path: Path) -> None:
+    write_voc(tmp_path / "voc")
+    (tmp_path / "voc" / "SegmentationObject").mkdir()
+    objects = np.zeros((10, 12), dtype=np.uint8)
+    objects[2:7, 3:6], objects[2:7, 6:9] = 1, 2  # two dogs side by side
+    image = Image.fromarray(objects, mode="P")
+    image.putpalette(voc_palette())
+    image.save(tmp_path / "voc" / "SegmentationObject" / "a.png")
+    for flag, dogs in (("--objects", 2), ("--no-objects", 1)):
+        out = tmp_path / flag
+        result = invoke("import", "voc", tmp_path / "voc", out, flag, "-q")
+        assert result.exit_code == 0, result.output
+        shapes = json.loads((out / "a.json").read_text())["shapes"]
+        assert [shape["label"] for shape in shapes].count("dog") == dogs

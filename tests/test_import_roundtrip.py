@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from foreign_formats import agreement, write_labelme2coco, write_ultralytics_yolo
@@ -13,6 +14,7 @@ from foreign_formats import agreement, write_labelme2coco, write_ultralytics_yol
 from annotool.cli import main
 from annotool.importers import CocoImportOptions, import_coco, import_yolo
 from annotool.labelme_write import ShapeOptions
+from annotool.masks import read_label_png
 from annotool.polygons import TraceOptions
 
 POLYGON_DATASETS = ["semantic", "instance", "embedded_image"]
@@ -81,3 +83,39 @@ def test_export_coco_then_import_gives_every_pixel_back(
     # boundary pixels differently (64 of primitives' 252,000); everything else is exact.
     least = EXPORTED_CIRCLE_AGREEMENT if dataset == "primitives" else 1.0
     assert figures and min(figures.values()) >= least, figures
+
+
+def same_partition(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether two label images split the pixels the same way, whatever their ids."""
+    pairs = np.unique(np.stack([first.ravel(), second.ravel()]), axis=1)
+    return pairs.shape[1] == len(np.unique(first)) == len(np.unique(second))
+
+
+@pytest.mark.parametrize("dataset", [*POLYGON_DATASETS, "primitives"])
+def test_convert_then_import_voc_then_convert_gives_both_masks_back(
+    labelme_fixtures: Path, tmp_path: Path, dataset: str
+) -> None:
+    root = labelme_fixtures / dataset
+    labels = str(root / "labels.txt")
+
+    def convert(source: Path, out: Path) -> None:
+        arguments = ["convert", str(source), str(out), "--labels", labels, "--no-viz", "-q"]
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 0, result.output
+
+    convert(root / "annotations", tmp_path / "voc")
+    arguments = ["import", "voc", str(tmp_path / "voc"), str(tmp_path / "json")]
+    result = CliRunner().invoke(main, [*arguments, "--tolerance", "0", "-q"])
+    assert result.exit_code == 0, result.output
+    convert(tmp_path / "json", tmp_path / "again")
+    for expected_path in sorted((tmp_path / "voc" / "SegmentationClass").glob("*.png")):
+        expected_class, expected_objects, again_class, again_objects = (
+            read_label_png(tmp_path / run / folder / expected_path.name)
+            for run in ("voc", "again")
+            for folder in ("SegmentationClass", "SegmentationObject")
+        )
+        assert np.array_equal(again_class, expected_class), expected_path.stem
+        # The objects, not the background: labelme gives _background_ shapes (the holes
+        # traced from masks) an instance id of their own.
+        painted = expected_class != 0
+        assert same_partition(again_objects[painted], expected_objects[painted])

@@ -168,6 +168,12 @@ def _parse_names(spec: str) -> list[str]:
     metavar="LABELS",
     help="labels.txt or a comma-separated list.  [default: DATASET_DIR/class_names.txt]",
 )
+@click.option(
+    "--objects/--no-objects",
+    default=True,
+    help="Trace each object of SegmentationObject/ on its own (its parts share a group_id); "
+    "without it, connected regions of each class.",
+)
 @tolerance_option
 @min_area_option(0)
 @shape_type_option
@@ -179,6 +185,7 @@ def import_voc_command(
     dataset_dir: Path,
     out_dir: Path,
     labels_spec: str | None,
+    objects: bool,
     tolerance: float,
     min_area: int,
     shape_type: ShapeType,
@@ -191,11 +198,12 @@ def import_voc_command(
 
     What masks-to-labelme does for the dataset's folders: each connected region becomes a
     polygon (holes are later _background_ polygons, 255 becomes __ignore__), so
-    'annotool convert OUT_DIR' gives the masks back. An existing JSON is left alone
-    unless --overwrite.
+    'annotool convert OUT_DIR' gives the masks back; where SegmentationObject/ has the
+    image, each object is traced on its own. An existing JSON is left alone unless
+    --overwrite.
     """
     labels = load_labels_option(labels_spec) if labels_spec is not None else None
-    pairs, labels = voc_mask_pairs(dataset_dir, labels)
+    pairs, labels = voc_mask_pairs(dataset_dir, labels, objects)
     options = ShapeOptions(TraceOptions(tolerance=tolerance, min_area=min_area), shape_type)
     with (
         interrupted_file_by_file("labelme files", f"to {out_dir}"),

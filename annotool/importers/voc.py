@@ -4,11 +4,14 @@
 The class masks of ``SegmentationClass/`` (or the older ``SegmentationClassPNG/``) and the
 images of ``JPEGImages/`` are paired by stem and traced into shapes by
 :mod:`annotool.masks_to_labelme`, with the dataset's ``class_names.txt`` as the class
-list unless another is given.
+list unless another is given. Where ``SegmentationObject/`` holds the image's instance
+mask, every object is traced on its own and its parts share a ``group_id``, so
+``convert`` gives back both masks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from annotool.errors import DatasetError
@@ -17,9 +20,12 @@ from annotool.masks_to_labelme import MaskPair, find_mask_pairs
 from annotool.voc import VocLayout
 
 
-def voc_mask_pairs(dataset_dir: Path, labels: LabelSet | None) -> tuple[list[MaskPair], LabelSet]:
-    """Each class mask of the dataset with its image, and the class list: ``labels``, or
-    the dataset's ``class_names.txt``.
+def voc_mask_pairs(
+    dataset_dir: Path, labels: LabelSet | None, objects: bool = True
+) -> tuple[list[MaskPair], LabelSet]:
+    """Each class mask of the dataset with its image (and, with ``objects``, its instance
+    mask in ``SegmentationObject/`` where there is one), and the class list: ``labels``,
+    or the dataset's ``class_names.txt``.
 
     Raises DatasetError when ``dataset_dir`` is no VOC-style dataset, has no masks, or
     has neither a class_names.txt nor ``labels``.
@@ -32,4 +38,12 @@ def voc_mask_pairs(dataset_dir: Path, labels: LabelSet | None) -> tuple[list[Mas
                 "with --labels"
             )
         labels = load_labels(layout.class_names_path)
-    return find_mask_pairs(layout.class_dir, layout.images_dir), labels
+    pairs = find_mask_pairs(layout.class_dir, layout.images_dir)
+    if objects:
+        pairs = [
+            dataclasses.replace(pair, objects=path)
+            if (path := layout.object_mask_path(pair.mask.stem)).is_file()
+            else pair
+            for pair in pairs
+        ]
+    return pairs, labels
