@@ -18,7 +18,6 @@ from pycocotools import mask as coco_mask
 from annotool.errors import ForeignFormatError, InvalidInputError
 from annotool.fileio import TEMP_MARKER
 from annotool.importers import CocoImportOptions, WriteOptions, import_coco
-from annotool.importers.coco import run_lengths
 from annotool.labelme import read_annotation
 from annotool.labelme_write import ShapeOptions
 from annotool.labels import load_labels
@@ -292,22 +291,6 @@ def test_rle_counts_that_do_not_cover_the_image_are_an_error(
     annotation["segmentation"]["counts"] = counts
     with pytest.raises(InvalidInputError, match="annotation id 3: the RLE segmentation's counts"):
         import_coco(write_coco(tmp_path, [annotation]), tmp_path / "out")
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    pixels=arrays(
-        np.uint8, st.tuples(st.integers(1, 30), st.integers(1, 30)), elements=st.integers(0, 1)
-    )
-)
-def test_run_lengths_read_what_pycocotools_writes(pixels: np.ndarray) -> None:
-    encoded = coco_mask.encode(np.asfortranarray(pixels))
-    runs = run_lengths(encoded["counts"].decode("ascii"))
-    assert runs is not None and sum(runs) == pixels.size
-    column_major = pixels.T.ravel()
-    starts = np.flatnonzero(np.diff(np.r_[0, column_major])) if column_major.size else []
-    expected = np.diff(np.r_[0, starts, column_major.size]).tolist()
-    assert [run for run in runs if run] == [run for run in expected if run]
 
 
 def test_a_cvat_export_imports(tmp_path: Path) -> None:

@@ -28,8 +28,6 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
-from pycocotools import mask as coco_mask
 
 from annotool.errors import AnnotoolError, ForeignFormatError, Problem
 from annotool.fileio import read_utf8
@@ -41,12 +39,10 @@ from annotool.importers.documents import (
     class_list,
     finish_import,
 )
-from annotool.labelme import Shape
-from annotool.labelme_write import ShapeOptions, mask_shape, new_shape
-from annotool.labels import BACKGROUND_LABEL, IGNORE_LABEL
-from annotool.polygons import BACKGROUND_ID, trace_regions
+from annotool.importers.rle import PaintedPixels, decode_rle, rle_shapes
+from annotool.labelme_write import ShapeOptions, new_shape
+from annotool.labels import IGNORE_LABEL
 from annotool.progress import ProgressCallback
-from annotool.rasterize import shape_mask
 
 CrowdMode = Literal["keep", "ignore", "drop"]
 CROWD_MODES: tuple[CrowdMode, ...] = ("keep", "ignore", "drop")
@@ -66,7 +62,9 @@ class CocoImportOptions:
 
 
 @dataclass(frozen=True)
-class _CocoImage:
+class CocoImage:
+    """One entry of ``images``: the size is None where the file leaves it out."""
+
     image_id: int
     file_name: str
     height: int | None
@@ -93,7 +91,7 @@ class CocoFile:
 
     path: Path
     categories: dict[int, str]
-    images: dict[int, _CocoImage]
+    images: dict[int, CocoImage]
     annotations: dict[int, list[tuple[str, dict[str, Any]]]]
     problems: tuple[Problem, ...]
 
@@ -192,8 +190,8 @@ def _categories(path: Path, document: dict[str, Any]) -> dict[int, str]:
     return dict(sorted(categories.items()))
 
 
-def _images(path: Path, document: dict[str, Any]) -> tuple[dict[int, _CocoImage], list[Problem]]:
-    images: dict[int, _CocoImage] = {}
+def _images(path: Path, document: dict[str, Any]) -> tuple[dict[int, CocoImage], list[Problem]]:
+    images: dict[int, CocoImage] = {}
     problems = []
     for index, raw in enumerate(document["images"]):
         if not isinstance(raw, dict) or not _is_int(raw.get("id")):
@@ -219,12 +217,12 @@ def _images(path: Path, document: dict[str, Any]) -> tuple[dict[int, _CocoImage]
                 )
             )
             continue
-        images[image_id] = _CocoImage(image_id, file_name, sizes[0], sizes[1])
+        images[image_id] = CocoImage(image_id, file_name, sizes[0], sizes[1])
     return images, problems
 
 
 def _annotations_by_image(
-    path: Path, document: dict[str, Any], images: dict[int, _CocoImage]
+    path: Path, document: dict[str, Any], images: dict[int, CocoImage]
 ) -> tuple[dict[int, list[tuple[str, dict[str, Any]]]], list[Problem]]:
     """Each image's annotations in file order, with the name messages give them."""
     raw = document.get("annotations", [])
@@ -268,13 +266,13 @@ def _image_root(path: Path, images: Any) -> Path:
     return candidates[int(np.argmax(found))] if max(found, default=0) > 0 else candidates[0]
 
 
-def _image_file(root: Path, image: _CocoImage) -> Path:
+def _image_file(root: Path, image: CocoImage) -> Path:
     relative = PureWindowsPath(image.file_name).as_posix()
     return Path(relative) if PurePosixPath(relative).is_absolute() else root / relative
 
 
 def _import_image(
-    image: _CocoImage,
+    image: CocoImage,
     annotations: Sequence[tuple[str, dict[str, Any]]],
     categories: dict[int, str],
     root: Path,
@@ -292,7 +290,7 @@ def _import_image(
         if image.height is None or image.width is None:
             raise _Invalid(*messages) from None
         height, width = image.height, image.width
-    canvas = _Canvas(height, width)
+    canvas = PaintedPixels(height, width)
     shapes: list[dict[str, Any]] = []
     groups = 0
     for name, annotation in annotations:
@@ -308,7 +306,7 @@ def _import_image(
     return ImportedImage(image.entry, file, height, width, tuple(shapes))
 
 
-def _image_size(file: Path, image: _CocoImage) -> tuple[int, int]:
+def _image_size(file: Path, image: CocoImage) -> tuple[int, int]:
     """``(height, width)`` of the image file as labelme shows it, checked against the
     file's ``height`` and ``width``."""
     if not file.is_file():
@@ -339,7 +337,7 @@ def _image_size(file: Path, image: _CocoImage) -> tuple[int, int]:
 def _annotation_shapes(
     annotation: dict[str, Any],
     categories: dict[int, str],
-    canvas: _Canvas,
+    canvas: PaintedPixels,
     group_id: int,
     options: CocoImportOptions,
 ) -> list[dict[str, Any]]:
@@ -354,8 +352,11 @@ def _annotation_shapes(
             label = IGNORE_LABEL
     segmentation = annotation.get("segmentation")
     if isinstance(segmentation, dict):
-        pixels = _decode_rle(segmentation, canvas.height, canvas.width)
-        shapes = _mask_shapes(label, pixels, canvas, group_id, options.shapes)
+        try:
+            pixels = decode_rle(segmentation, canvas.height, canvas.width)
+        except ValueError as error:
+            raise _Invalid(str(error)) from None
+        shapes = rle_shapes(label, pixels, canvas, group_id, options.shapes)
         return canvas.add_pixels(shapes, pixels)
     if isinstance(segmentation, list) and segmentation:
         polygons = [segmentation] if _is_number(segmentation[0]) else segmentation
@@ -402,128 +403,6 @@ def _bbox_rectangle(bbox: object, label: str) -> dict[str, Any]:
         )
     x, y, width, height = (float(value) for value in bbox)
     return new_shape(label, [[x, y], [x + width, y + height]], "rectangle")
-
-
-def _decode_rle(rle: dict[str, Any], height: int, width: int) -> NDArray[np.bool_]:
-    """The ``(H, W)`` bool pixels of a COCO RLE, compressed (``counts`` text) or not (a
-    list of run lengths). The run lengths are checked first: pycocotools decodes counts
-    that do not add up to the image without complaint, into garbage."""
-    size, counts = rle.get("size"), rle.get("counts")
-    if not isinstance(size, list) or len(size) != 2 or not isinstance(counts, str | list):
-        raise _Invalid("the RLE segmentation needs 'size' [height, width] and 'counts'")
-    if size != [height, width]:
-        raise _Invalid(f"the RLE segmentation's size is {size}, but the image is {[height, width]}")
-    runs = run_lengths(counts) if isinstance(counts, str) else counts
-    if (
-        runs is None
-        or not all(_is_int(run) and run >= 0 for run in runs)
-        or sum(runs) != height * width
-    ):
-        raise _Invalid(
-            f"the RLE segmentation's counts do not describe the {width}x{height} pixels of "
-            "the image (their run lengths must add up to height x width)"
-        )
-    encoded = coco_mask.frPyObjects({"size": size, "counts": list(runs)}, height, width)
-    return coco_mask.decode(encoded).astype(bool)
-
-
-def run_lengths(counts: str) -> list[int] | None:
-    """The run lengths of COCO's compressed RLE text (None when it is malformed): each
-    number in 5-bit groups, a character ``48 + group`` with 0x20 meaning "more follows",
-    the last group's 0x10 the sign; from the third number on, a difference to the number
-    two before."""
-    runs: list[int] = []
-    position = 0
-    while position < len(counts):
-        value, shift, more = 0, 0, True
-        while more:
-            if position >= len(counts):
-                return None
-            group = ord(counts[position]) - 48
-            if not 0 <= group < 64:
-                return None
-            value |= (group & 0x1F) << shift
-            more = bool(group & 0x20)
-            position += 1
-            shift += 5
-            if not more and group & 0x10:
-                value |= -1 << shift
-        if len(runs) > 2:
-            value += runs[-2]
-        runs.append(value)
-    return runs
-
-
-def _mask_shapes(
-    label: str, pixels: NDArray[np.bool_], canvas: _Canvas, group_id: int, options: ShapeOptions
-) -> list[dict[str, Any]]:
-    """The shapes of one RLE annotation's ``(H, W)`` bool pixels: traced polygons (holes
-    as later ``_background_`` polygons, the parts sharing ``group_id``), or one mask shape
-    when asked for, or when a hole would erase pixels of an earlier annotation."""
-    if not pixels.any():
-        return []
-    if options.shape_type == "polygon":
-        regions = trace_regions(pixels.astype(np.uint8), options.trace)
-        parts = [region for region in regions if region.class_id != BACKGROUND_ID]
-        holes = np.zeros_like(pixels)
-        for region in regions:
-            if region.class_id == BACKGROUND_ID:
-                top, bottom, left, right = region.box
-                holes[top:bottom, left:right] |= region.filled
-        if not (holes & canvas.covered()).any():
-            shared = group_id if len(parts) > 1 else None
-            return [
-                new_shape(
-                    label if region.class_id != BACKGROUND_ID else BACKGROUND_LABEL,
-                    region.points.tolist(),
-                    "polygon",
-                    shared if region.class_id != BACKGROUND_ID else None,
-                )
-                for region in regions
-            ]
-    rows, cols = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
-    patch = pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    return [mask_shape(label, patch, (int(rows[0]), int(cols[0])))]
-
-
-class _Canvas:
-    """The pixels the shapes of one image paint so far (whatever their label), drawn only
-    when asked for: most images never need them."""
-
-    def __init__(self, height: int, width: int) -> None:
-        self.height, self.width = height, width
-        self._items: list[dict[str, Any] | NDArray[np.bool_]] = []
-        self._covered = np.zeros((height, width), dtype=bool)
-        self._drawn = 0
-
-    def add(self, shapes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Remember polygon and rectangle ``shapes``, in paint order; return them."""
-        self._items += shapes
-        return shapes
-
-    def add_pixels(
-        self, shapes: list[dict[str, Any]], pixels: NDArray[np.bool_]
-    ) -> list[dict[str, Any]]:
-        """Remember the ``(H, W)`` bool pixels of an RLE annotation; return its ``shapes``."""
-        if shapes:
-            self._items.append(pixels)
-        return shapes
-
-    def covered(self) -> NDArray[np.bool_]:
-        """``(H, W)`` bool: the pixels painted so far."""
-        for item in self._items[self._drawn :]:
-            if isinstance(item, np.ndarray):
-                self._covered |= item
-                continue
-            points = np.array(item["points"], dtype=np.float64)
-            shape = Shape(0, item["label"], item["shape_type"], points, None)
-            drawn = shape_mask(shape, self.height, self.width)
-            if item["label"] == BACKGROUND_LABEL:  # a hole: it erases what lies under it
-                self._covered &= ~drawn
-            else:
-                self._covered |= drawn
-        self._drawn = len(self._items)
-        return self._covered
 
 
 def _is_int(value: object) -> bool:
