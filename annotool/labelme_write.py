@@ -143,7 +143,9 @@ def shapes_from_objects(
             continue
         object_id, class_id = divmod(int(keys[region.class_id - 1]), 256)
         shape = _shape(region, _label(class_id, class_names), options.shape_type)
-        if object_id and parts[region.class_id] > 1:
+        # 255 is VOC's void border in object masks too; ignored pixels are no object.
+        is_object = object_id not in (0, IGNORE_ID) and class_id != IGNORE_ID
+        if is_object and parts[region.class_id] > 1:
             shape["group_id"] = object_id
         shapes.append(shape)
     return shapes

@@ -178,3 +178,15 @@ def test_too_many_objects_are_refused() -> None:
     classes = (np.arange(300).reshape(15, 20) // 254 + 1).astype(np.uint8)
     with pytest.raises(AnnotationError, match=r"\(object, class\) pairs, more than the 254"):
         shapes_from_objects(classes, objects, CLASS_NAMES)
+
+
+def test_void_and_ignored_pixels_are_no_object() -> None:
+    """VOC2012 marks object borders 255 in both masks: ignore regions, never a group."""
+    classes = np.zeros((10, 20), dtype=np.uint8)
+    classes[0:2, :] = classes[8:10, :] = IGNORE_ID
+    objects = np.where(classes == IGNORE_ID, IGNORE_ID, 0).astype(np.uint8)
+    shapes = shapes_from_objects(classes, objects, CLASS_NAMES)
+    assert [(shape["label"], shape["group_id"]) for shape in shapes] == [
+        ("__ignore__", None),
+        ("__ignore__", None),
+    ]
