@@ -18,7 +18,9 @@ the command line:
   cannot hold the pixels, ignored pixels as crowd regions), then ``import coco --crowd
   ignore`` with exact tracing, and with the default 1 px tolerance (every pixel counts);
 - ``export-yolo``: ``annotool export yolo``, then ``import yolo`` (ignored pixels do not
-  count: YOLO has no ignore).
+  count: YOLO has no ignore);
+- ``voc``, ``voc-tol1``: ``annotool convert``, then ``import voc`` with exact tracing and
+  with the default 1 px tolerance (every pixel counts).
 
 The writers of the other tools' files are ``tests/foreign_formats.py``'s (written from
 those scripts' behaviour). With ``--speed-copies N`` the semantic fixture's COCO file is
@@ -109,6 +111,16 @@ def export_yolo_route(dataset: Path, work: Path) -> Path:
     return work / "json"
 
 
+def voc_route(tolerance: str) -> Callable[[Path, Path], Path]:
+    def route(dataset: Path, work: Path) -> Path:
+        labels = dataset / "labels.txt"
+        run("convert", dataset / "annotations", work / "dataset", "--labels", labels, "-q")
+        run("import", "voc", work / "dataset", work / "json", "--tolerance", tolerance, "-q")
+        return work / "json"
+
+    return route
+
+
 ROUTES: dict[str, tuple[Callable[[Path, Path], Path], tuple[str, ...], bool]] = {
     # name: (route, datasets, whether ignored reference pixels count)
     "labelme2coco": (labelme2coco_route, POLYGON_DATASETS, False),
@@ -117,6 +129,8 @@ ROUTES: dict[str, tuple[Callable[[Path, Path], Path], tuple[str, ...], bool]] = 
     "export-coco": (export_coco_route("0"), ALL_DATASETS, True),
     "export-coco-tol1": (export_coco_route("1"), ALL_DATASETS, True),
     "export-yolo": (export_yolo_route, ALL_DATASETS, False),
+    "voc": (voc_route("0"), ALL_DATASETS, True),
+    "voc-tol1": (voc_route("1"), ALL_DATASETS, True),
 }
 
 
