@@ -23,6 +23,7 @@ as polygons of one or two points)."""
 COCO_MIN_AGREEMENT = 0.999
 YOLO_MIN_AGREEMENT = 0.998
 EXPORTED_CIRCLE_AGREEMENT = 0.9997
+EXPORTED_YOLO_AGREEMENT = 0.999
 
 
 @pytest.mark.parametrize("dataset", POLYGON_DATASETS)
@@ -119,3 +120,18 @@ def test_convert_then_import_voc_then_convert_gives_both_masks_back(
         # traced from masks) an instance id of their own.
         painted = expected_class != 0
         assert same_partition(again_objects[painted], expected_objects[painted])
+
+
+@pytest.mark.parametrize("dataset", [*POLYGON_DATASETS, "primitives"])
+def test_export_yolo_then_import_yolo(labelme_fixtures: Path, tmp_path: Path, dataset: str) -> None:
+    """YOLO holds no ignore and joins an object's parts by bridges: >= 0.999 elsewhere."""
+    root = labelme_fixtures / dataset
+    labels = str(root / "labels.txt")
+    arguments = ["export", "yolo", str(root / "annotations"), str(tmp_path / "yolo")]
+    result = CliRunner().invoke(main, [*arguments, "--labels", labels, "-q"])
+    assert result.exit_code == 0, result.output
+    import_yolo(tmp_path / "yolo" / "data.yaml", tmp_path / "json")
+    figures = agreement(
+        tmp_path / "json", root / "expected" / "SegmentationClass", root / "labels.txt"
+    )
+    assert figures and min(figures.values()) >= EXPORTED_YOLO_AGREEMENT, figures

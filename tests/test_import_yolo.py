@@ -172,3 +172,13 @@ def test_every_bad_line_of_a_file_is_listed(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="2 problems") as raised:
         import_yolo(data, tmp_path / "out")
     assert ": line 2: class 9" in str(raised.value) and ": line 3: 'x'" in str(raised.value)
+
+
+def test_an_image_a_split_list_names_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    data = write_yolo(tmp_path, {"a": None})
+    (tmp_path / "train.txt").write_text("images/train/a.png\nimages/train/gone.png\n")
+    data.write_text("train: train.txt\nnames: [cat]\n")
+    with pytest.raises(
+        InvalidInputError, match=r"data.yaml: the image .*gone.png it lists does not"
+    ):
+        import_yolo(data, tmp_path / "out")
