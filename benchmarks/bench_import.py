@@ -15,8 +15,9 @@ the command line:
 - ``yolo-%g``, ``yolo-6-decimals``: that COCO converted as Ultralytics' ``convert_coco``
   converts it (multi-part objects joined by zero-width bridges), then ``import yolo``;
 - ``export-coco``, ``export-coco-tol1``: ``annotool export coco`` (RLE where polygons
-  cannot hold the pixels, ignored pixels as crowd regions), then ``import coco --crowd
-  ignore`` with exact tracing, and with the default 1 px tolerance (every pixel counts);
+  cannot hold the pixels, ignored pixels as crowd regions), then ``import coco`` (whose
+  ``--crowd auto`` takes them as ignored) with exact tracing, and with the default 1 px
+  tolerance (every pixel counts);
 - ``export-yolo``: ``annotool export yolo``, then ``import yolo`` (ignored pixels do not
   count: YOLO has no ignore);
 - ``voc``, ``voc-tol1``: ``annotool convert``, then ``import voc`` with exact tracing and
@@ -88,17 +89,7 @@ def export_coco_route(tolerance: str) -> Callable[[Path, Path], Path]:
         labels = dataset / "labels.txt"
         run("export", "coco", dataset / "annotations", work / "coco", "--labels", labels, "-q")
         annotations = work / "coco" / "annotations.json"
-        run(
-            "import",
-            "coco",
-            annotations,
-            work / "json",
-            "--crowd",
-            "ignore",
-            "--tolerance",
-            tolerance,
-            "-q",
-        )
+        run("import", "coco", annotations, work / "json", "--tolerance", tolerance, "-q")
         return work / "json"
 
     return route

@@ -391,3 +391,22 @@ def test_every_problem_of_an_image_is_listed_even_when_its_file_is_missing(
         "annotation id 1: segmentation ",
         "annotation id 2: category_id 8",
     ]
+
+
+def test_crowd_regions_of_annotool_exports_are_ignored_once_by_default(tmp_path: Path) -> None:
+    ignored = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    ignored[2:6, 2:6] = True
+    crowds = [{**rle_annotation(1, ignored)}, {**rle_annotation(2, ignored), "category_id": 2}]
+    path = write_coco(tmp_path, crowds)
+    import_coco(path, tmp_path / "other")  # any other tool's crowd: its category
+    labels = [
+        shape["label"]
+        for shape in json.loads((tmp_path / "other" / "a.json").read_text())["shapes"]
+    ]
+    assert labels == ["cat", "dog"]
+    document = json.loads(path.read_text())
+    document["info"] = {"description": "labelme annotations exported by annotool"}
+    path.write_text(json.dumps(document))
+    import_coco(path, tmp_path / "ours")
+    shapes = json.loads((tmp_path / "ours" / "a.json").read_text())["shapes"]
+    assert [shape["label"] for shape in shapes] == ["__ignore__"]

@@ -59,7 +59,7 @@ def test_export_coco_then_import_gives_every_pixel_back(
     labelme_fixtures: Path, tmp_path: Path, dataset: str
 ) -> None:
     """annotool's own COCO (RLE for lines, points, masks, objects painted over; ignored
-    pixels as crowd regions) imported with --crowd ignore and exact tracing."""
+    pixels as crowd regions) imported with exact tracing."""
     root = labelme_fixtures / dataset
     labels = root / "labels.txt"
     result = CliRunner().invoke(
@@ -75,7 +75,8 @@ def test_export_coco_then_import_gives_every_pixel_back(
         ],
     )
     assert result.exit_code == 0, result.output
-    options = CocoImportOptions(crowd="ignore", shapes=ShapeOptions(TraceOptions(tolerance=0)))
+    # --crowd auto: the crowd regions of annotool's own export are its ignored pixels.
+    options = CocoImportOptions(shapes=ShapeOptions(TraceOptions(tolerance=0)))
     import_coco(tmp_path / "coco" / "annotations.json", tmp_path / "json", options)
     # Every pixel counts here: the ignored ones come back as __ignore__.
     reference = root / "expected" / "SegmentationClass"

@@ -13,13 +13,15 @@ category's name, in the file's order (labelme paints later shapes over earlier o
   an earlier annotation's pixels);
 - an annotation without segmentation (detection) as a rectangle from its ``bbox``.
 
-Crowd regions keep their category by default (COCO's meaning: many objects of that
-category), or become ``__ignore__`` (``crowd="ignore"``, what ``export coco`` writes for
-ignored pixels) or are left out (``crowd="drop"``).
+Crowd regions keep their category (COCO's meaning: many objects of that category), or
+become ``__ignore__`` (what ``export coco`` writes them for: one region repeated for each
+category is imported once), or are left out; by default they are ``__ignore__`` in a file
+``annotool export coco`` wrote and keep their category in any other.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from annotool.errors import AnnotoolError, ForeignFormatError, Problem
+from annotool.export.coco import DESCRIPTION as EXPORT_DESCRIPTION
 from annotool.fileio import read_utf8
 from annotool.images import ImageSource, read_header
 from annotool.importers.documents import (
@@ -44,8 +47,8 @@ from annotool.labelme_write import ShapeOptions, new_shape
 from annotool.labels import IGNORE_LABEL
 from annotool.progress import ProgressCallback
 
-CrowdMode = Literal["keep", "ignore", "drop"]
-CROWD_MODES: tuple[CrowdMode, ...] = ("keep", "ignore", "drop")
+CrowdMode = Literal["auto", "keep", "ignore", "drop"]
+CROWD_MODES: tuple[CrowdMode, ...] = ("auto", "keep", "ignore", "drop")
 _ROOT_SAMPLE = 50
 """Images whose files are looked up in each candidate image folder to pick one."""
 
@@ -54,10 +57,12 @@ _ROOT_SAMPLE = 50
 class CocoImportOptions:
     """``images``: the folder ``file_name`` is relative to (None: the annotation file's
     folder, its parent, or ``images/`` in either, whichever holds the images); ``crowd``:
-    what crowd regions become; ``shapes``: how RLE masks become shapes."""
+    what crowd regions become (``auto``: ``ignore`` in a file ``annotool export coco``
+    wrote, whose crowd regions are ignored pixels, else ``keep``); ``shapes``: how RLE
+    masks become shapes."""
 
     images: Path | None = None
-    crowd: CrowdMode = "keep"
+    crowd: CrowdMode = "auto"
     shapes: ShapeOptions = field(default_factory=ShapeOptions)
 
 
@@ -94,6 +99,7 @@ class CocoFile:
     images: dict[int, CocoImage]
     annotations: dict[int, list[tuple[str, dict[str, Any]]]]
     problems: tuple[Problem, ...]
+    exported_by_annotool: bool = False
 
 
 def read_coco(annotations_path: Path) -> CocoFile:
@@ -107,7 +113,10 @@ def read_coco(annotations_path: Path) -> CocoFile:
     categories = _categories(path, document)
     images, problems = _images(path, document)
     annotations, annotation_problems = _annotations_by_image(path, document, images)
-    return CocoFile(path, categories, images, annotations, (*problems, *annotation_problems))
+    info = document.get("info")
+    exported = isinstance(info, dict) and info.get("description") == EXPORT_DESCRIPTION
+    problems += annotation_problems
+    return CocoFile(path, categories, images, annotations, tuple(problems), exported)
 
 
 def import_coco(
@@ -124,6 +133,9 @@ def import_coco(
     InvalidInputError listing every invalid image or annotation (by id) otherwise.
     """
     coco = source if isinstance(source, CocoFile) else read_coco(source)
+    if options.crowd == "auto":
+        crowd: CrowdMode = "ignore" if coco.exported_by_annotool else "keep"
+        options = dataclasses.replace(options, crowd=crowd)
     problems = list(coco.problems)
     root = options.images or _image_root(coco.path, coco.images.values())
     imported = []
@@ -293,7 +305,14 @@ def _import_image(
     canvas = PaintedPixels(height, width)
     shapes: list[dict[str, Any]] = []
     groups = 0
+    ignored: set[str] = set()
     for name, annotation in annotations:
+        if annotation.get("iscrowd") and options.crowd == "ignore":
+            # One region ignored for several categories (as export coco writes it) once.
+            key = json.dumps(annotation.get("segmentation"), sort_keys=True)
+            if key in ignored:
+                continue
+            ignored.add(key)
         try:
             added = _annotation_shapes(annotation, categories, canvas, groups + 1, options)
         except _Invalid as error:
