@@ -187,3 +187,25 @@ def test_import_voc_traces_objects_unless_no_objects(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         shapes = json.loads((out / "a.json").read_text())["shapes"]
         assert [shape["label"] for shape in shapes].count("dog") == dogs
+
+
+def test_import_coco_takes_the_crowd_regions_of_annotool_exports_as_ignored(
+    tmp_path: Path,
+) -> None:
+    """The round trip a person makes: export coco, then import coco without options."""
+    images = tmp_path / "labelme"
+    images.mkdir()
+    Image.new("RGB", (20, 10)).save(images / "a.png")
+    shapes = [
+        {"label": "cat", "points": [[1, 1], [8, 1], [8, 8]], "shape_type": "polygon"},
+        {"label": "__ignore__", "points": [[12, 1], [18, 1], [18, 8]], "shape_type": "polygon"},
+    ]
+    document = {"shapes": shapes, "imagePath": "a.png", "imageHeight": 10, "imageWidth": 20}
+    (images / "a.json").write_text(json.dumps(document))
+    labels = "_background_,cat"
+    result = invoke("export", "coco", images, tmp_path / "coco", "--labels", labels, "-q")
+    assert result.exit_code == 0, result.output
+    result = invoke("import", "coco", tmp_path / "coco" / "annotations.json", tmp_path / "back")
+    assert result.exit_code == 0, result.output
+    back = json.loads((tmp_path / "back" / "a.json").read_text())["shapes"]
+    assert sorted(shape["label"] for shape in back) == ["__ignore__", "cat"]

@@ -61,9 +61,10 @@ def import_group() -> None:
 @click.option(
     "--crowd",
     type=click.Choice(coco.CROWD_MODES),
-    default="keep",
+    default="auto",
     show_default=True,
-    help="What iscrowd regions become: shapes of their category, __ignore__ shapes, or nothing.",
+    help="What iscrowd regions become: shapes of their category (keep), __ignore__ shapes, "
+    "or nothing; auto: ignore in files 'annotool export coco' wrote, else keep.",
 )
 @tolerance_option
 @shape_type_option
