@@ -33,6 +33,10 @@ class DatasetError(AnnotoolError):
     """A dataset directory on disk is missing something or is inconsistent."""
 
 
+class ForeignFormatError(AnnotoolError):
+    """A COCO or YOLO dataset to import into labelme is malformed or inconsistent."""
+
+
 class OutputExistsError(AnnotoolError):
     """An output would overwrite existing files and overwriting was not asked for."""
 

@@ -26,8 +26,9 @@ from annotool.errors import AnnotationError, Problem
 from annotool.fileio import atomic_write_text
 from annotool.labelme import read_annotation, read_labelme_json
 from annotool.labels import IGNORE_ID, IGNORE_LABEL
-from annotool.polygons import Region, TraceOptions, trace_regions
+from annotool.polygons import BACKGROUND_ID, Region, TraceOptions, trace_regions
 from annotool.rasterize import shape_mask
+from annotool.voc import mask_values
 
 LABELME_FORMAT_VERSION = "5.3.0"
 """The ``version`` written: the first labelme release that reads every shape annotool
@@ -118,6 +119,58 @@ def _description(region: Region) -> str:
     return predicted_description(region.mean_confidence)
 
 
+MAX_OBJECTS = IGNORE_ID - 1
+"""Most (object, class) pairs one image's instance mask may hold for
+:func:`shapes_from_objects` (each is traced as one value of a uint8 mask)."""
+
+
+def shapes_from_objects(
+    class_mask: NDArray[np.integer],
+    object_mask: NDArray[np.integer],
+    class_names: Sequence[str],
+    options: ShapeOptions = ShapeOptions(),
+) -> list[dict[str, Any]]:
+    """labelme shapes that reproduce an ``(H, W)`` class mask and the objects of its
+    ``(H, W)`` instance mask (``SegmentationObject``: 0 none, 1.. objects).
+
+    Each object is traced on its own, so two objects of one class that touch stay two;
+    the regions of an object with several share its instance id as ``group_id`` (labelme's
+    (label, group_id) instance). Pixels of a class outside any object and 255 (ignore)
+    are regions of their own. Paint order is :func:`~annotool.polygons.trace_regions`'
+    (an outline inside another's hole comes later), so holes never erase an object.
+    Raises AnnotationError for a class id without a name or more than MAX_OBJECTS
+    (object, class) pairs.
+    """
+    classes = mask_values(class_mask).astype(np.int32)
+    objects = mask_values(object_mask).astype(np.int32)
+    painted = classes != BACKGROUND_ID
+    keys, inverse = np.unique(objects[painted] * 256 + classes[painted], return_inverse=True)
+    if len(keys) > MAX_OBJECTS:
+        raise AnnotationError(
+            f"the masks hold {len(keys)} (object, class) pairs, more than the {MAX_OBJECTS} "
+            "that can be traced; import the class masks alone"
+        )
+    traced = np.zeros(classes.shape, dtype=np.uint8)
+    traced[painted] = inverse + 1
+    regions = trace_regions(traced, options.trace)
+    parts = np.bincount([region.class_id for region in regions], minlength=len(keys) + 1)
+    shapes = []
+    for region in regions:
+        if region.class_id == BACKGROUND_ID:
+            shapes.append(_shape(region, class_names[BACKGROUND_ID], options.shape_type, ""))
+            continue
+        object_id, class_id = divmod(int(keys[region.class_id - 1]), 256)
+        shape = _shape(
+            region, _label(class_id, class_names), options.shape_type, _description(region)
+        )
+        # 255 is VOC's void border in object masks too; ignored pixels are no object.
+        is_object = object_id not in (0, IGNORE_ID) and class_id != IGNORE_ID
+        if is_object and parts[region.class_id] > 1:
+            shape["group_id"] = object_id
+        shapes.append(shape)
+    return shapes
+
+
 def _label(class_id: int, class_names: Sequence[str]) -> str:
     if class_id == IGNORE_ID:
         return IGNORE_LABEL
@@ -130,22 +183,46 @@ def _label(class_id: int, class_names: Sequence[str]) -> str:
 
 
 def _shape(region: Region, label: str, shape_type: ShapeType, description: str) -> dict[str, Any]:
-    shape: dict[str, Any] = {
-        "label": label,
-        "points": region.points.tolist(),
-        "group_id": None,
-        "description": description,
-        "shape_type": "polygon",
-        "flags": {},
-        "mask": None,
-    }
     if shape_type == "mask":
-        top, bottom, left, right = region.box
-        # labelme 5.3+: the patch's top-left and bottom-right pixels, the patch a 0/1 PNG.
-        shape["points"] = [[float(left), float(top)], [float(right - 1), float(bottom - 1)]]
-        shape["shape_type"] = "mask"
-        shape["mask"] = _mask_png_base64(region.filled)
-    return shape
+        top, _, left, _ = region.box
+        return mask_shape(label, region.filled, (top, left), description=description)
+    return new_shape(label, region.points.tolist(), "polygon", description=description)
+
+
+def new_shape(
+    label: str,
+    points: list[list[float]],
+    shape_type: str,
+    group_id: int | None = None,
+    description: str = "",
+    mask: str | None = None,
+) -> dict[str, Any]:
+    """A labelme shape as labelme writes it (``points``: ``[[x, y], ...]`` in pixels)."""
+    return {
+        "label": label,
+        "points": points,
+        "group_id": group_id,
+        "description": description,
+        "shape_type": shape_type,
+        "flags": {},
+        "mask": mask,
+    }
+
+
+def mask_shape(
+    label: str,
+    patch: NDArray[np.bool_],
+    origin: tuple[int, int],
+    group_id: int | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    """A labelme ``mask`` shape painting the ``(h, w)`` bool ``patch`` whose top-left pixel
+    is ``origin`` ``(top, left)`` in the image: lossless, and it paints only its pixels."""
+    top, left = origin
+    height, width = patch.shape
+    # labelme 5.3+: the patch's top-left and bottom-right pixels, the patch a 0/1 PNG.
+    points = [[float(left), float(top)], [float(left + width - 1), float(top + height - 1)]]
+    return new_shape(label, points, "mask", group_id, description, _mask_png_base64(patch))
 
 
 def _mask_png_base64(patch: NDArray[np.bool_]) -> str:

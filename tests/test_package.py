@@ -21,6 +21,7 @@ EXPECTED_COMMANDS = [
     "predict",
     "evaluate",
     "export",
+    "import",
     "masks-to-labelme",
 ]
 

@@ -6,6 +6,7 @@ printing. The commands are grouped by what they work on, one module per group:
 
 - :mod:`annotool.cli.annotations`: convert, check, labels, masks-to-labelme
 - :mod:`annotool.cli.export`: export coco, export yolo
+- :mod:`annotool.cli.importing`: import coco, import yolo, import voc
 - :mod:`annotool.cli.dataset`: split, stats, evaluate
 - :mod:`annotool.cli.training`, :mod:`annotool.cli.predict`: train, predict (torch is
   imported only when they run)
@@ -21,6 +22,7 @@ from annotool.cli.annotations import check, convert, labels_command, masks_to_la
 from annotool.cli.common import Interrupted, reports_errors
 from annotool.cli.dataset import evaluate, split_command, stats
 from annotool.cli.export import export
+from annotool.cli.importing import import_group
 from annotool.cli.predict import predict
 from annotool.cli.training import train
 
@@ -45,6 +47,7 @@ for command in (
     split_command,
     stats,
     export,
+    import_group,
     train,
     predict,
     evaluate,

@@ -245,7 +245,8 @@ def masks_to_labelme_command(
     Each connected region becomes a polygon (holes are later _background_ polygons, 255
     becomes __ignore__), so 'annotool convert OUT_DIR' gives the masks back. An existing
     JSON is left alone unless --overwrite. Open the result with
-    'labelme IMAGE_DIR --output OUT_DIR --labels LABELS'.
+    'labelme IMAGE_DIR --output OUT_DIR --labels LABELS'. For a VOC-style dataset folder,
+    'annotool import voc DATASET_DIR OUT_DIR' does the same.
     """
     labels = load_labels_option(labels_spec)
     pairs = find_mask_pairs(mask_dir, image_dir)
