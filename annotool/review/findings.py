@@ -51,7 +51,7 @@ MIN_REGION_SHARE = 0.0005
 """Predicted objects smaller than this share of the photo are noise, not missing objects."""
 SIZE_REFERENCE = 0.25
 """A missing object scores in full from this share of its class's median shape area."""
-MIN_SCORE = 0.1
+MIN_SCORE = 0.2
 """Findings scoring below this are left out of the report."""
 
 Box = tuple[int, int, int, int]
