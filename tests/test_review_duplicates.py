@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from numpy.typing import NDArray
 from PIL import Image, ImageEnhance
 
 from annotool.review.duplicates import MAX_DISTANCE, near_duplicates, perceptual_hash
+
+Photo = NDArray[np.uint8]
 
 
 def scene(seed: int) -> NDArray[np.uint8]:
@@ -50,7 +53,7 @@ def distance(first: NDArray[np.uint8], second: NDArray[np.uint8]) -> int:
     ],
     ids=["smaller", "larger", "jpeg-30", "brighter", "all-three"],
 )
-def test_copies_hash_alike(change) -> None:  # noqa: ANN001
+def test_copies_hash_alike(change: Callable[[Photo], Photo]) -> None:
     for seed in range(5):
         assert distance(scene(seed), change(scene(seed))) <= MAX_DISTANCE // 2
 
