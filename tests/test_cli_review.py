@@ -20,11 +20,13 @@ def test_review_writes_the_report_and_says_where(tmp_path: Path) -> None:
     inputs = make_review_inputs(tmp_path / "photos")
     out = tmp_path / "review"
     args = ["review", str(inputs), "--labels", str(inputs / "labels.txt"), "--out", str(out)]
-    result = CliRunner().invoke(main, [*args, *TINY, "--workers", "1"])
+    # The map makes the file with an unknown label valid: every photo is reviewed.
+    result = CliRunner().invoke(main, [*args, *TINY, "--workers", "1", "--map", "unicorn=disc"])
     assert result.exit_code == 0, result.output
-    assert "Skipped" in result.output and "unicorn" in result.output
-    assert f"Reviewed {PHOTOS + 1} photos" in result.output
-    assert "1 near-duplicate pairs (0 leaks)" in result.output
+    assert "Skipped" not in result.output
+    assert f"Reviewed {PHOTOS + 2} photos" in result.output
+    # shapes_copy pairs with shapes_0000, shapes_invalid with shapes_0001 (same photo).
+    assert "2 near-duplicate pairs (0 leaks)" in result.output
     assert f"Open {out / 'index.html'}" in result.output
     assert json.loads((out / "review.json").read_text())["schema_version"] == 1
     again = CliRunner().invoke(main, [*args, *TINY])
@@ -57,6 +59,14 @@ def test_bad_options_are_usage_errors(tmp_path: Path, extra: list[str], message:
     result = CliRunner().invoke(main, [*args, *extra])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_a_map_to_an_unknown_class_is_refused_before_reading(tmp_path: Path) -> None:
+    inputs = make_review_inputs(tmp_path / "photos")
+    args = ["review", str(inputs), "--labels", str(inputs / "labels.txt"), "--out", "r"]
+    result = CliRunner().invoke(main, [*args, "--map", "unicorn=pegasus"])
+    assert result.exit_code == 1
+    assert "'unicorn' -> 'pegasus' maps to a class that is not in" in result.output
 
 
 def test_missing_dataset_split_files_are_named(tmp_path: Path) -> None:

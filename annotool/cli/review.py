@@ -14,6 +14,8 @@ from annotool.cli.common import (
     inputs_argument,
     labels_option,
     load_labels_option,
+    load_map_option,
+    map_option,
     quiet_option,
     recursive_option,
     reports_errors,
@@ -37,6 +39,7 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
 @click.command("review", epilog=docs_epilog("review.md"))
 @inputs_argument
 @labels_option
+@map_option
 @click.option(
     "--out",
     "-o",
@@ -115,6 +118,7 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
 def review_command(
     inputs: tuple[Path, ...],
     labels_spec: str,
+    map_specs: tuple[str, ...],
     out_dir: Path,
     time_budget: float,
     epochs: int | None,
@@ -141,6 +145,7 @@ def review_command(
     review.json and index.html (open it in a browser). Needs the train extra.
     """
     labels = load_labels_option(labels_spec)
+    label_map = load_map_option(map_specs)
     found = find_inputs(inputs, recursive)
     from annotool.review.run import ReviewOptions, review  # imports torch
 
@@ -158,6 +163,7 @@ def review_command(
         overwrite=overwrite,
         dataset_dir=dataset_dir,
         labelme_dir=labelme_dir,
+        label_map=label_map,
     )
 
     def say(message: str) -> None:

@@ -30,6 +30,7 @@ from annotool.check import AnnotationInputs, FileCheck, find_annotation_files
 from annotool.convert import ConvertOptions, convert_dataset
 from annotool.errors import DatasetError, ReviewError
 from annotool.fileio import staged_dir, write_staged
+from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation, read_annotation
 from annotool.labels import LabelSet
 from annotool.progress import ProgressCallback, no_progress
@@ -86,6 +87,8 @@ class ReviewOptions:
     overwrite: bool = False
     dataset_dir: Path | None = None
     labelme_dir: Path | None = None
+    label_map: LabelMap | None = None
+    """Renames, merges, ignores or drops labels as the files are read (``--map``)."""
 
 
 @dataclass
@@ -147,13 +150,14 @@ def review(
             skip_invalid=True,
             workers=options.workers,
             progress=step,
+            label_map=options.label_map,
         )
         stems = converted.converted
         folds = choose_folds(len(stems), options.folds)
         fold_stems = assign_folds(work / "dataset", folds, options.seed, options.group_pattern)
         layout = VocLayout.open(work / "dataset")
         paths = {path.stem: path for path in found.files}
-        annotations = {stem: _annotation(paths[stem], labels) for stem in stems}
+        annotations = {stem: _annotation(paths[stem], labels, options.label_map) for stem in stems}
         evidence = _Evidence()
         fold_results = _score_folds(
             layout, fold_stems, annotations, labels, options, evidence, started, say, step, staging
@@ -291,8 +295,8 @@ def _train_options(options: ReviewOptions, budget: float | None) -> TrainOptions
     )
 
 
-def _annotation(path: Path, labels: LabelSet) -> Annotation:
-    annotation, _problems = read_annotation(path, labels)
+def _annotation(path: Path, labels: LabelSet, label_map: LabelMap | None) -> Annotation:
+    annotation, _problems = read_annotation(path, labels, label_map)
     if annotation is None:  # convert read it a moment ago
         raise DatasetError(f"{path} can no longer be read; was it changed during the review?")
     return annotation
