@@ -62,7 +62,7 @@ def test_review_json_follows_the_schema(reviewed: Reviewed) -> None:
         x0, y0, x1, y1 = issue["bbox"]
         assert 0 <= x0 < x1 <= 96 and 0 <= y0 < y1 <= 80
         assert (issue["shape"] is None) == (issue["kind"] == "missing")
-    assert len(document["folds"]) == 2
+    assert len(document["folds"]) == 3
     assert sum(fold["val_images"] for fold in document["folds"]) == PHOTOS + 1
 
 

@@ -68,7 +68,7 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
     "--folds",
     type=click.IntRange(min=2),
     default=None,
-    show_default="one per 20 photos, 2 to 5",
+    show_default="3 (2 below 6 photos)",
     help="Number of folds, each scored by a model trained on the others.",
 )
 @click.option(
@@ -100,7 +100,7 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
     default="auto",
     show_default=True,
     callback=_image_size,
-    help="The models' working size, as train's.",
+    help="The models' working size, as train's (auto: train's auto, at most 320).",
 )
 @click.option(
     "--width",

@@ -15,6 +15,7 @@ interrupted or failed run leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -48,6 +49,7 @@ from annotool.review.oof import FoldResult, fold_probabilities
 from annotool.review.page import PREDICTED_DIR, write_page
 from annotool.review.report import write_review_json
 from annotool.train.options import DEFAULT_WIDTH, MIN_STEPS_PER_EPOCH, TrainOptions
+from annotool.train.setup import auto_image_size
 from annotool.voc import TEST, TRAIN, VAL, VocLayout, fold_name, label_png_bytes
 
 DEFAULT_TIME = 600.0
@@ -57,6 +59,10 @@ RESERVED_SHARE = 0.05
 PREDICT_SECONDS_GUESS = 0.5
 """Seconds per photo the first fold expects scoring to take; later folds measure it."""
 MIN_FOLD_SECONDS = 10.0
+MAX_IMAGE_SIZE = 320
+"""Without ``--image-size``, the models work at ``train``'s auto size but at most this: a
+review trains K models in the time of one, and a smaller working size gives each more
+steps (the findings are about whole shapes, not their last pixels)."""
 WORK_DIR = ".work"
 
 
@@ -66,9 +72,10 @@ class ReviewOptions:
 
     ``time_budget`` (seconds) is shared by the folds' training runs; ``epochs`` replaces
     it with a fixed number of epochs per fold. ``image_size`` is the models' working size
-    (None: ``train``'s auto); ``width``, ``batch_size``, ``crop_size`` (``train --size``)
-    and ``min_epoch_steps`` are ``train``'s. ``dataset_dir`` names a converted dataset
-    whose split files say which photos are in train, val and test (for leaks).
+    (None: ``train``'s auto, at most :data:`MAX_IMAGE_SIZE`); ``width``, ``batch_size``,
+    ``crop_size`` (``train --size``) and ``min_epoch_steps`` are ``train``'s.
+    ``dataset_dir`` names a converted dataset whose split files say which photos are in
+    train, val and test (for leaks).
     """
 
     time_budget: float | None = DEFAULT_TIME
@@ -156,6 +163,9 @@ def review(
         folds = choose_folds(len(stems), options.folds)
         fold_stems = assign_folds(work / "dataset", folds, options.seed, options.group_pattern)
         layout = VocLayout.open(work / "dataset")
+        if options.image_size is None:
+            image_size = min(auto_image_size(layout, stems), MAX_IMAGE_SIZE)
+            options = dataclasses.replace(options, image_size=image_size)
         paths = {path.stem: path for path in found.files}
         annotations = {stem: _annotation(paths[stem], labels, options.label_map) for stem in stems}
         evidence = _Evidence()
