@@ -17,7 +17,7 @@ from annotool.labels import load_labels
 from annotool.review import run as review_run
 from annotool.review.findings import KINDS
 from annotool.review.labelme_copies import FLAG_PREFIX, SUGGESTION_PREFIX
-from annotool.review.run import ReviewResult, review
+from annotool.review.run import ReviewResult, relative_name, review
 
 
 @dataclass
@@ -132,3 +132,10 @@ def test_interrupted_review_leaves_nothing(tmp_path: Path, monkeypatch: pytest.M
         review(inputs, labels, tmp_path / "out", tiny_options(labelme_dir=tmp_path / "copies"))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["photos"]
     assert not any(TEMP_MARKER in path.name for path in tmp_path.rglob("*"))
+
+
+def test_files_are_named_relative_to_their_input_folder(tmp_path: Path) -> None:
+    roots = [tmp_path / "photos", tmp_path / "photos" / "more"]
+    assert relative_name(tmp_path / "photos" / "a" / "x.json", roots) == "a/x.json"
+    assert relative_name(tmp_path / "photos" / "more" / "y.json", roots) == "y.json"
+    assert relative_name(tmp_path / "elsewhere" / "z.json", roots) == "z.json"

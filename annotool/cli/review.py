@@ -146,7 +146,7 @@ def review_command(
     """
     labels = load_labels_option(labels_spec)
     label_map = load_map_option(map_specs)
-    found = find_inputs(inputs, recursive)
+    find_inputs(inputs, recursive)  # warns about what is not read, fails on bad inputs
     from annotool.review.run import ReviewOptions, review  # imports torch
 
     options = ReviewOptions(
@@ -170,7 +170,9 @@ def review_command(
         if not quiet:
             click.echo(message, err=True)
 
-    result = review(found, labels, out_dir, options, on_message=say)
+    # The folders themselves, not the files found: review.json names each file relative
+    # to the input folder holding it.
+    result = review(list(inputs), labels, out_dir, options, on_message=say)
     echo_skipped_and_unused(result.skipped, [])
     kinds: dict[str, int] = {}
     for finding in result.findings:

@@ -179,7 +179,7 @@ def review(
                 stem: fold_name(fold) for fold, members in enumerate(fold_stems) for stem in members
             }
         duplicates = near_duplicates(evidence.hashes, split_of)
-        files = {stem: _relative_name(paths[stem], input_roots) for stem in stems}
+        files = {stem: relative_name(paths[stem], input_roots) for stem in stems}
         write_page(
             staging,
             layout,
@@ -320,7 +320,7 @@ def _input_roots(inputs: AnnotationInputs) -> list[Path]:
     return []
 
 
-def _relative_name(path: Path, roots: Sequence[Path]) -> str:
+def relative_name(path: Path, roots: Sequence[Path]) -> str:
     """``path`` relative to the input folder holding it (the deepest), else its name."""
     for root in sorted(roots, key=lambda root: -len(root.parts)):
         try:
