@@ -128,3 +128,24 @@ def test_findings_are_ranked_highest_first_across_kinds() -> None:
         (finding.score for finding in findings), reverse=True
     )
     assert all(0.0 <= finding.score <= 1.0 for finding in findings)
+
+
+def evidence(index: int, probabilities: tuple[float, float, float]) -> ShapeEvidence:
+    return ShapeEvidence("b", index, 1, 100, (0, 0, 10, 10), probabilities, None)
+
+
+def test_what_the_model_says_of_every_shape_of_a_class_flags_none() -> None:
+    # The model half-misses every cat (a hard class) and confuses some with dogs; only the
+    # shape it disagrees with far more than with its siblings is a finding.
+    usual = [evidence(index, (0.45, 0.45, 0.1)) for index in range(6)]
+    odd = evidence(6, (0.05, 0.05, 0.9))
+    findings = score_findings([*usual, odd], [], LABELS.class_names)
+    (finding,) = findings
+    assert (finding.shape, finding.kind, finding.suggested_label) == (6, WRONG_LABEL, "dog")
+    assert finding.score == pytest.approx((0.9 - 0.1) / 0.9, abs=1e-3)
+
+
+def test_few_shapes_of_a_class_are_scored_as_measured() -> None:
+    shapes = [evidence(index, (0.45, 0.45, 0.1)) for index in range(3)]
+    findings = score_findings(shapes, [], LABELS.class_names)
+    assert [(finding.kind, finding.score) for finding in findings] == [(SPURIOUS, 0.45)] * 3

@@ -7,17 +7,23 @@ turns the evidence of the whole dataset into :class:`Finding` objects, one per s
 region, with a score in 0..1 (higher: more likely a mistake) that means the same for
 every kind, so that one ranking serves:
 
+Each shape has three measures of disagreement, each in 0..1:
+
 - ``wrong_label``: the mean probability, over the shape's visible pixels, of the other
   object class the model likes best there (that class is the suggestion);
 - ``spurious``: the mean probability of background over the shape's visible pixels;
-- ``boundary``: how much worse the shape's outline agrees with the predicted object
-  (IoU of the shape and the predicted regions of its class that touch it) than the
-  outlines of its class usually do, ``(d - typical) / (1 - typical)`` with ``d = 1 - IoU``
-  and ``typical`` the median ``d`` of the class: a model that draws every outline a bit
-  differently does not flag every shape;
-- ``missing``: the mean probability of the predicted class over a predicted object that
-  shapes cover less than :data:`MAX_COVERED` of, times the uncovered share, times its
-  size against the class's usual shape size (capped at 1): specks do not outrank objects.
+- ``boundary``: ``1 - IoU`` of the shape and the predicted regions of its class that
+  touch it (only where the model sees its class on at least :data:`MIN_SUPPORT` of it).
+
+A shape's score for a kind is how much more it disagrees than the shapes of its class
+typically do: ``(measure - typical) / (1 - typical)``, ``typical`` the median measure over
+the class's shapes (most shapes are right; with fewer than :data:`MIN_TYPICAL_SHAPES`
+shapes, 0). So a model that confuses two classes a little everywhere, misses part of a
+hard class or outlines every object of a class a bit differently does not flag every
+shape of it, while the shape it disagrees with far more than with its siblings stands out.
+A predicted object that shapes cover less than :data:`MAX_COVERED` of is ``missing``,
+scored by the mean probability of its class over it, times the uncovered share, times its
+size against the class's usual shape size (capped at 1): specks do not outrank objects.
 
 A shape gets the one kind that scores highest for it.
 """
@@ -53,6 +59,8 @@ SIZE_REFERENCE = 0.25
 """A missing object scores in full from this share of its class's median shape area."""
 MIN_SCORE = 0.2
 """Findings scoring below this are left out of the report."""
+MIN_TYPICAL_SHAPES = 5
+"""A class needs this many shapes for its typical disagreement to be measured."""
 
 Box = tuple[int, int, int, int]
 """``(x0, y0, x1, y1)`` in image pixels, x1 and y1 exclusive."""
@@ -219,9 +227,13 @@ def score_findings(
 ) -> list[Finding]:
     """Every finding scoring at least ``min_score``, highest score first (ties: file, then
     shape order), from the evidence of a whole dataset; see the module docstring."""
-    typical = _typical_disagreement(shapes)
+    measures = [_measures(item, class_names) for item in shapes]
+    typical = _typical(shapes, measures)
+    findings = [
+        _shape_finding(item, measured, typical, class_names)
+        for item, measured in zip(shapes, measures, strict=True)
+    ]
     median_area = _median_areas(shapes)
-    findings = [_shape_finding(item, class_names, typical) for item in shapes]
     for region in regions:
         reference = SIZE_REFERENCE * median_area.get(region.class_id, region.area)
         size = min(1.0, region.area / reference) if reference > 0 else 1.0
@@ -248,22 +260,49 @@ def score_findings(
     )
 
 
-def _shape_finding(
-    item: ShapeEvidence, class_names: Sequence[str], typical: dict[int, float]
-) -> Finding:
+_Measures = dict[str, tuple[float, str | None]]
+"""A shape's measure of disagreement for each kind that applies, with the suggested class."""
+
+
+def _measures(item: ShapeEvidence, class_names: Sequence[str]) -> _Measures:
     means = np.asarray(item.mean_probabilities)
+    measures: _Measures = {SPURIOUS: (float(means[BACKGROUND_ID]), None)}
     others = means.copy()
     others[[BACKGROUND_ID, item.class_id]] = -1.0
-    other = int(np.argmax(others)) if len(others) > 2 else None
-    candidates: list[tuple[float, str, str | None]] = [
-        (float(means[BACKGROUND_ID]), SPURIOUS, None)
-    ]
-    if other is not None:
-        candidates.append((float(means[other]), WRONG_LABEL, class_names[other]))
+    if len(others) > 2:
+        other = int(np.argmax(others))
+        measures[WRONG_LABEL] = (float(means[other]), class_names[other])
     if item.iou is not None:
-        base = typical.get(item.class_id, 0.0)
-        excess = (1.0 - item.iou - base) / (1.0 - base) if base < 1.0 else 0.0
-        candidates.append((excess, BOUNDARY, class_names[item.class_id]))
+        measures[BOUNDARY] = (1.0 - item.iou, class_names[item.class_id])
+    return measures
+
+
+def _typical(
+    shapes: Sequence[ShapeEvidence], measures: Sequence[_Measures]
+) -> dict[tuple[int, str], float]:
+    """The median measure of each kind over each class's shapes (enough of them)."""
+    values: dict[tuple[int, str], list[float]] = {}
+    for item, measured in zip(shapes, measures, strict=True):
+        for kind, (value, _suggested) in measured.items():
+            values.setdefault((item.class_id, kind), []).append(value)
+    return {
+        key: float(np.median(found))
+        for key, found in values.items()
+        if len(found) >= MIN_TYPICAL_SHAPES
+    }
+
+
+def _shape_finding(
+    item: ShapeEvidence,
+    measures: _Measures,
+    typical: dict[tuple[int, str], float],
+    class_names: Sequence[str],
+) -> Finding:
+    candidates = []
+    for kind, (value, suggested) in measures.items():
+        base = typical.get((item.class_id, kind), 0.0)
+        excess = (value - base) / (1.0 - base) if base < 1.0 else 0.0
+        candidates.append((excess, kind, suggested))
     score, kind, suggested = max(candidates, key=lambda candidate: candidate[0])
     return Finding(
         stem=item.stem,
@@ -275,14 +314,6 @@ def _shape_finding(
         bbox=item.bbox,
         iou=item.iou,
     )
-
-
-def _typical_disagreement(shapes: Sequence[ShapeEvidence]) -> dict[int, float]:
-    by_class: dict[int, list[float]] = {}
-    for item in shapes:
-        if item.iou is not None:
-            by_class.setdefault(item.class_id, []).append(1.0 - item.iou)
-    return {class_id: float(np.median(values)) for class_id, values in by_class.items()}
 
 
 def _median_areas(shapes: Sequence[ShapeEvidence]) -> dict[int, float]:
