@@ -22,6 +22,7 @@ EXPECTED_COMMANDS = [
     "evaluate",
     "export",
     "masks-to-labelme",
+    "review",
 ]
 
 
