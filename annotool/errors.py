@@ -80,6 +80,10 @@ class PredictInputError(AnnotoolError):
     """An input image for prediction is missing or unreadable."""
 
 
+class ReviewError(AnnotoolError):
+    """A review cannot run as asked (too few photos for its folds, clashing outputs)."""
+
+
 class EncoderWeightsError(AnnotoolError):
     """Pretrained encoder weights cannot be downloaded, read, or do not fit the encoder."""
 

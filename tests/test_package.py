@@ -23,6 +23,7 @@ EXPECTED_COMMANDS = [
     "export",
     "import",
     "masks-to-labelme",
+    "review",
 ]
 
 
