@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from annotool.check import FileCheck, read_checked, unused_classes
 from annotool.errors import AnnotoolError, InvalidInputError, Problem
+from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation
 from annotool.labels import LabelSet
 from annotool.parallel import map_in_order, pool_context
@@ -58,17 +59,22 @@ def write_valid_files(
     skip_invalid: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
 ) -> BatchSummary:
     """Check every file of ``files`` and ``write`` each valid one; see the module docstring.
 
     ``write`` must be picklable (a module-level function or a ``functools.partial`` of
     one) and may raise AnnotoolError, which makes the file invalid. ``verb`` names the
-    action in messages ("convert", "export"). Raises InvalidInputError listing every
-    problem when a file is invalid and ``skip_invalid`` is false, or when no file is valid.
+    action in messages ("convert", "export"). Files are read through ``label_map``.
+    Raises LabelMapError, before reading any file, when ``label_map`` maps to a class
+    that is not in ``labels``; InvalidInputError listing every problem when a file is
+    invalid and ``skip_invalid`` is false, or when no file is valid.
     """
+    if label_map is not None:
+        label_map.require_classes(labels)
     flag = None if skip_invalid else pool_context().Event()
     summary = BatchSummary()
-    run_one = partial(_check_and_write, labels=labels, write=write)
+    run_one = partial(_check_and_write, labels=labels, write=write, label_map=label_map)
     try:
         outcomes = map_in_order(run_one, files, workers, progress, _share_invalid_flag, (flag,))
         for outcome in outcomes:
@@ -105,9 +111,12 @@ def _share_invalid_flag(flag: multiprocessing.synchronize.Event | None) -> None:
 
 
 def _check_and_write(
-    path: Path, labels: LabelSet, write: Callable[[Annotation], Written]
+    path: Path,
+    labels: LabelSet,
+    write: Callable[[Annotation], Written],
+    label_map: LabelMap | None,
 ) -> _FileOutcome[Written]:
-    annotation, check = read_checked(path, labels)
+    annotation, check = read_checked(path, labels, label_map)
     if annotation is None or not check.ok:
         if _invalid_seen is not None:
             _invalid_seen.set()
@@ -117,7 +126,12 @@ def _check_and_write(
     try:
         written = write(annotation)
     except AnnotoolError as error:
-        failed = FileCheck(path, (*check.problems, Problem(path, str(error))), check.labels_used)
+        failed = FileCheck(
+            path,
+            (*check.problems, Problem(path, str(error))),
+            check.labels_used,
+            check.labels_in_file,
+        )
         if _invalid_seen is not None:
             _invalid_seen.set()
         return _FileOutcome(failed, None)

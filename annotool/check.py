@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import cast
 
 from annotool.errors import AnnotoolError, Problem
-from annotool.labelme import Annotation, read_annotation, read_labelme_json
+from annotool.labelmap import LabelMap
+from annotool.labelme import Annotation, labels_written, read_annotation, read_labelme_json
 from annotool.labels import IGNORE_LABEL, LabelSet
 from annotool.parallel import map_in_order
 from annotool.progress import ProgressCallback
@@ -109,11 +110,16 @@ def _refuse_stem_clashes(files: Sequence[Path]) -> None:
 
 @dataclass(frozen=True)
 class FileCheck:
-    """What checking one annotation file found."""
+    """What checking one annotation file found.
+
+    ``labels_used``: the labels of the valid shapes, after the label map;
+    ``labels_in_file``: every label as written in the file, before it.
+    """
 
     path: Path
     problems: tuple[Problem, ...]
     labels_used: frozenset[str]
+    labels_in_file: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -122,14 +128,18 @@ class FileCheck:
 
 @dataclass
 class CheckReport:
-    """The result of checking a folder: every problem, errors and warnings."""
+    """The result of checking a folder: every problem, errors and warnings.
+
+    ``map_errors`` are the label map's entries that do not fit the labels file.
+    """
 
     files: list[FileCheck]
     warnings: list[Problem] = field(default_factory=list)
+    map_errors: list[Problem] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
-        return [
+        return self.map_errors + [
             problem
             for check in self.files
             for problem in check.problems
@@ -153,15 +163,17 @@ class CheckReport:
         }
 
 
-def read_checked(path: Path, labels: LabelSet | None) -> tuple[Annotation | None, FileCheck]:
-    """Read and check one annotation file: JSON, shapes, labels, image, and a warning for
-    each shape that lies outside the image."""
-    annotation, problems = read_annotation(path, labels)
+def read_checked(
+    path: Path, labels: LabelSet | None, label_map: LabelMap | None = None
+) -> tuple[Annotation | None, FileCheck]:
+    """Read and check one annotation file: JSON, shapes, labels (after ``label_map``),
+    image, and a warning for each shape that lies outside the image."""
+    annotation, problems = read_annotation(path, labels, label_map)
     if annotation is None:
         return None, FileCheck(path=path, problems=tuple(problems), labels_used=frozenset())
     problems += shapes_outside_image(annotation)
     used = frozenset(shape.label for shape in annotation.shapes)
-    return annotation, FileCheck(path=path, problems=tuple(problems), labels_used=used)
+    return annotation, FileCheck(path, tuple(problems), used, annotation.labels_in_file)
 
 
 def shapes_outside_image(annotation: Annotation) -> list[Problem]:
@@ -182,9 +194,9 @@ def shapes_outside_image(annotation: Annotation) -> list[Problem]:
     ]
 
 
-def check_file(path: Path, labels: LabelSet | None) -> FileCheck:
-    """Check one annotation file: JSON, shapes, labels, image."""
-    return read_checked(path, labels)[1]
+def check_file(path: Path, labels: LabelSet | None, label_map: LabelMap | None = None) -> FileCheck:
+    """Check one annotation file: JSON, shapes, labels (after ``label_map``), image."""
+    return read_checked(path, labels, label_map)[1]
 
 
 def unused_classes(labels: LabelSet, used_labels: Iterable[str]) -> list[str]:
@@ -212,12 +224,35 @@ def check_annotations(
     recursive: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
 ) -> CheckReport:
-    """Run every check on every annotation file of ``inputs`` (see find_annotation_files)."""
+    """Run every check on every annotation file of ``inputs`` (see find_annotation_files).
+
+    With ``label_map``, labels are checked after it; each map entry naming a class that
+    is not in ``labels`` is an error, each entry that matches no label a warning.
+    """
     found = find_annotation_files(inputs, recursive)
-    checks = list(map_in_order(partial(check_file, labels=labels), found.files, workers, progress))
+    check_one = partial(check_file, labels=labels, label_map=label_map)
+    checks = list(map_in_order(check_one, found.files, workers, progress))
     warnings = [*found.warnings, *unused_class_warnings(labels, checks)]
-    return CheckReport(files=checks, warnings=warnings)
+    map_errors: list[Problem] = []
+    if label_map is not None:
+        map_errors = label_map.missing_classes(labels)
+        warnings += unused_map_entry_warnings(label_map, checks)
+    return CheckReport(files=checks, warnings=warnings, map_errors=map_errors)
+
+
+def unused_map_entry_warnings(label_map: LabelMap, files: Sequence[FileCheck]) -> list[Problem]:
+    """A warning for each entry of ``label_map`` that applies to no label of ``files``."""
+    written = set().union(*(check.labels_in_file for check in files))
+    return [
+        entry.problem(
+            "matches no label in the annotations; check its spelling (labels are "
+            "case-sensitive) or remove the entry",
+            severity="warning",
+        )
+        for entry in label_map.unused_entries(written)
+    ]
 
 
 def labels_in_use(
@@ -225,8 +260,10 @@ def labels_in_use(
     recursive: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
 ) -> tuple[set[str], list[Problem]]:
-    """Every label used in the annotations, and the problems of files that could not be read.
+    """Every label used in the annotations (after ``label_map``: renamed, merged, the
+    dropped ones left out), and the problems of files that could not be read.
 
     Only the JSON is read (not the images), since only the labels matter here.
     """
@@ -240,14 +277,14 @@ def labels_in_use(
             problems.append(Problem(path=path, message=outcome))
         else:
             labels.update(outcome)
-    return labels, problems
+    if label_map is not None:
+        labels = {new for new in map(label_map.apply, labels) if new is not None}
+    return labels - {IGNORE_LABEL}, problems
 
 
-def _read_labels(path: Path) -> set[str] | str:
+def _read_labels(path: Path) -> frozenset[str] | str:
     """The labels of one file's shapes, or a message saying why the file cannot be read."""
     document = read_labelme_json(path)
     if isinstance(document, Problem):
         return document.message
-    shapes = cast(list[object], document["shapes"])
-    labels = {shape.get("label") for shape in shapes if isinstance(shape, dict)}
-    return {label for label in labels if isinstance(label, str) and label} - {IGNORE_LABEL}
+    return labels_written(cast(list[object], document["shapes"])) - {""}

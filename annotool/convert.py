@@ -20,6 +20,7 @@ from annotool.batch import write_valid_files
 from annotool.check import AnnotationInputs, FileCheck, find_annotation_files
 from annotool.errors import AnnotationError, AnnotoolError, Problem
 from annotool.fileio import staged_dir, write_staged
+from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
 from annotool.progress import ProgressCallback
@@ -72,11 +73,13 @@ def convert_dataset(
     overwrite: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
 ) -> ConvertResult:
     """Convert every labelme file of ``inputs`` into a dataset at ``out_dir``.
 
     ``inputs`` is a folder, JSON files and folders, or files already resolved by
-    find_annotation_files (see there for ``recursive``). Raises InvalidInputError
+    find_annotation_files (see there for ``recursive``). Labels are read through
+    ``label_map`` (see :mod:`annotool.labelmap`). Raises InvalidInputError
     listing every problem when any file is invalid and ``skip_invalid`` is false; in
     that case ``out_dir`` is left untouched.
     """
@@ -103,6 +106,7 @@ def convert_dataset(
             skip_invalid=skip_invalid,
             workers=workers,
             progress=progress,
+            label_map=label_map,
         )
     return ConvertResult(
         out_dir=out_dir,

@@ -21,6 +21,10 @@ class LabelsError(AnnotoolError):
     """The labels file (or comma-separated label list) is invalid."""
 
 
+class LabelMapError(AnnotoolError):
+    """A label map (``--map``) is invalid or does not fit the labels file."""
+
+
 class AnnotationError(AnnotoolError):
     """A labelme annotation file, one of its shapes, or its image is invalid."""
 

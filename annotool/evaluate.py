@@ -26,7 +26,7 @@ from annotool.metrics import SegmentationScores, confusion_matrix, scores_from_c
 from annotool.plots import confusion_heatmap_png
 from annotool.progress import ProgressCallback
 from annotool.tables import name_some, text_table
-from annotool.voc import CLASS_NAMES_FILE, VocLayout
+from annotool.voc import CLASS_NAMES_FILE, MASK_SUFFIX, VocLayout, existing_file
 
 ALL_SPLIT = "all"
 """Split name meaning every stem with a class mask, whether or not split files exist."""
@@ -144,7 +144,7 @@ def evaluate_predictions(
     prediction_dir = Path(prediction_dir)
     if not prediction_dir.is_dir():
         raise DatasetError(f"prediction directory {prediction_dir} does not exist")
-    prediction_paths = {stem: prediction_dir / f"{stem}.png" for stem in stems}
+    prediction_paths = {stem: existing_file(prediction_dir, stem, (MASK_SUFFIX,)) for stem in stems}
     missing = [path for path in prediction_paths.values() if not path.is_file()]
     if missing:
         listed = name_some([str(path) for path in missing], MAX_LISTED_PROBLEMS, "\n  ")

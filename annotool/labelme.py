@@ -33,6 +33,7 @@ from annotool.images import (
     read_header,
 )
 from annotool.images import copyable_jpeg as copyable_source_jpeg
+from annotool.labelmap import LabelMap
 from annotool.labels import LabelSet
 
 SHAPE_TYPES: dict[str, int] = {
@@ -70,7 +71,8 @@ class Shape:
     """One labelme shape.
 
     ``points`` is ``(N, 2)`` float64 ``x, y`` in image pixels; ``mask`` is the decoded
-    ``(h, w)`` patch of a ``mask`` shape (None for other types).
+    ``(h, w)`` patch of a ``mask`` shape (None for other types). ``label`` is the label
+    after the label map; ``mapped_from`` the label in the file when the map changed it.
     """
 
     index: int
@@ -79,6 +81,13 @@ class Shape:
     points: NDArray[np.float64]
     group_id: int | None
     mask: NDArray[np.bool_] | None = None
+    mapped_from: str | None = None
+
+    @property
+    def source_label(self) -> str:
+        """The label as written in the file. Instances are keyed on it, so that two objects
+        the annotator kept apart stay apart when a label map merges their labels."""
+        return self.label if self.mapped_from is None else self.mapped_from
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class Annotation:
     ``image_height``/``image_width`` are the JSON's ``imageHeight``/``imageWidth`` (None if
     absent); ``image_size`` is the ``(height, width)`` of the image itself in the frame
     the annotator saw, when read_annotation could read its header (None otherwise).
+    ``labels_in_file`` is every text label of the file's shapes as written, before the
+    label map, valid shapes, invalid ones and dropped ones alike.
     """
 
     path: Path
@@ -97,6 +108,7 @@ class Annotation:
     image_path: str | None
     image_data: str | None
     image_size: tuple[int, int] | None = None
+    labels_in_file: frozenset[str] = frozenset()
 
     def image_source(self) -> ImageSource:
         """Where the image comes from (see :func:`annotool.images.labelme_image_source`)."""
@@ -104,13 +116,15 @@ class Annotation:
 
 
 def read_annotation(
-    json_path: Path, labels: LabelSet | None = None
+    json_path: Path, labels: LabelSet | None = None, label_map: LabelMap | None = None
 ) -> tuple[Annotation | None, list[Problem]]:
     """Parse and check one labelme file, collecting every problem instead of raising.
 
     Checks the JSON itself, every shape (type, points, group id, mask data, and the
     label against ``labels`` when given) and the image (present, readable, its size
     equal to ``imageHeight``/``imageWidth``). Only the image header is read.
+    ``label_map`` renames each label before it is checked; a shape it drops is skipped
+    unchecked, as if it had never been drawn (shape indexes stay those of the file).
     Returns the annotation (None when the file is unusable as a whole; otherwise it
     holds the shapes that are valid) and the problems found.
     """
@@ -122,7 +136,7 @@ def read_annotation(
     problems: list[Problem] = []
     shapes: list[Shape] = []
     for index, raw_shape in enumerate(raw_shapes):
-        shape, shape_problems = _parse_shape(json_path, index, raw_shape, labels)
+        shape, shape_problems = _parse_shape(json_path, index, raw_shape, labels, label_map)
         problems.extend(shape_problems)
         if shape is not None:
             shapes.append(shape)
@@ -137,6 +151,7 @@ def read_annotation(
         image_width=image_width,
         image_path=image_path,
         image_data=image_data,
+        labels_in_file=labels_written(raw_shapes),
     )
     image_size = _check_image(annotation, problems)
     if image_size is not None:
@@ -209,6 +224,12 @@ def read_labelme_json(json_path: Path) -> dict[str, object] | Problem:
     return document
 
 
+def labels_written(raw_shapes: list[object]) -> frozenset[str]:
+    """The text labels of a file's ``shapes`` list as written (before any label map)."""
+    labels = (shape.get("label") for shape in raw_shapes if isinstance(shape, dict))
+    return frozenset(label for label in labels if isinstance(label, str))
+
+
 def _json_error_message(error: json.JSONDecodeError, text: str) -> str:
     where = f"line {error.lineno} column {error.colno}"
     if not text[error.pos :].strip():
@@ -232,7 +253,11 @@ def _json_type(value: object) -> str:
 
 
 def _parse_shape(
-    json_path: Path, index: int, raw: object, labels: LabelSet | None
+    json_path: Path,
+    index: int,
+    raw: object,
+    labels: LabelSet | None,
+    label_map: LabelMap | None,
 ) -> tuple[Shape | None, list[Problem]]:
     def problem(message: str) -> Problem:
         return Problem(json_path, message, shape_index=index)
@@ -241,6 +266,13 @@ def _parse_shape(
         return None, [problem(f"the shape is a JSON {_json_type(raw)}, not an object")]
     problems: list[Problem] = []
     label = raw.get("label")
+    mapped_from = None
+    if isinstance(label, str) and label_map is not None:
+        new_label = label_map.apply(label)
+        if new_label is None:
+            return None, []
+        if new_label != label:
+            label, mapped_from = new_label, label
     if not isinstance(label, str):
         problems.append(
             problem(
@@ -251,7 +283,7 @@ def _parse_shape(
         )
         label = None
     elif labels is not None and label not in labels:
-        problems.append(problem(_unknown_label_message(label, labels)))
+        problems.append(problem(_unknown_label_message(label, labels, mapped_from)))
     shape_type = raw.get("shape_type")
     if shape_type is None:
         shape_type = "polygon"
@@ -271,12 +303,17 @@ def _parse_shape(
         return None, problems
     if shape_type == "mask" and mask is None:
         return None, problems
-    return Shape(index, label, shape_type, points, group_id, mask), problems
+    return Shape(index, label, shape_type, points, group_id, mask, mapped_from), problems
 
 
-def _unknown_label_message(label: str, labels: LabelSet) -> str:
+def _unknown_label_message(label: str, labels: LabelSet, mapped_from: str | None) -> str:
     known_names = list(labels.class_names)
     shown = ", ".join(known_names[:20]) + (", ..." if len(known_names) > 20 else "")
+    if mapped_from is not None:
+        return (
+            f"label {label!r} (the label map's name for {mapped_from!r}) is not in "
+            f"{labels.source} (known: {shown}); add it there or change the map entry"
+        )
     close = difflib.get_close_matches(label, known_names, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; add it to {labels.source} or relabel"
     return f"label {label!r} is not in {labels.source} (known: {shown}){hint}"

@@ -84,14 +84,15 @@ def rasterize(
 def instance_ids(shapes: Sequence[Shape]) -> list[int]:
     """The instance id of each shape, as :func:`rasterize` numbers them.
 
-    Ids count from 1 in order of first appearance of (label, group_id); a shape without
-    group_id is an instance of its own.
+    Ids count from 1 in order of first appearance of (label, group_id), the label as
+    written in the file (before a label map, see :attr:`Shape.source_label`); a shape
+    without group_id is an instance of its own.
     """
     ids: list[int] = []
     grouped: dict[tuple[str, int], int] = {}
     next_id = 1
     for shape in shapes:
-        key = None if shape.group_id is None else (shape.label, shape.group_id)
+        key = None if shape.group_id is None else (shape.source_label, shape.group_id)
         if key in grouped:
             ids.append(grouped[key])
             continue

@@ -24,7 +24,7 @@ import glob
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,8 @@ SPLIT_ORDER = (TRAIN, VAL, TEST, TRAINVAL)
 FOLD_PREFIX = "fold"
 _FOLD_DIR = re.compile(rf"{FOLD_PREFIX}(\d+)")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MASK_SUFFIX = ".png"
+"""The suffix of every mask, read in any letter case (``.PNG``), written in lower case."""
 
 
 def fold_name(fold: int) -> str:
@@ -90,6 +92,11 @@ class VocLayout:
     root: Path
     class_dir_name: str = CLASS_DIR
     object_dir_name: str = OBJECT_DIR
+    _odd_case_masks: dict[Path, dict[str, Path]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Per mask folder, the masks whose suffix is not ``.png`` (``.PNG``) by stem; listed
+    once, when a mask is first not found as ``<stem>.png``."""
 
     @classmethod
     def open(cls, root: Path) -> VocLayout:
@@ -161,10 +168,29 @@ class VocLayout:
         return self.images_dir / f"{stem}.jpg"
 
     def class_mask_path(self, stem: str) -> Path:
-        return self.class_dir / f"{stem}.png"
+        """The class mask of ``stem``: ``<stem>.png``, or ``.PNG`` in any letter case if
+        that exists; ``<stem>.png`` (where annotool writes it) when none does."""
+        return self._mask_path(self.class_dir, stem)
 
     def object_mask_path(self, stem: str) -> Path:
-        return self.object_dir / f"{stem}.png"
+        """The instance mask of ``stem``, found as :meth:`class_mask_path` finds its own."""
+        return self._mask_path(self.object_dir, stem)
+
+    def _mask_path(self, folder: Path, stem: str) -> Path:
+        path = folder / f"{stem}{MASK_SUFFIX}"
+        if path.exists():
+            return path
+        odd_case = self._odd_case_masks.get(folder)
+        if odd_case is None:
+            if not folder.is_dir():
+                return path
+            odd_case = {
+                entry.stem: entry
+                for entry in sorted(folder.iterdir())
+                if entry.suffix.lower() == MASK_SUFFIX and entry.suffix != MASK_SUFFIX
+            }
+            self._odd_case_masks[folder] = odd_case
+        return odd_case.get(stem, path)
 
     def class_viz_path(self, stem: str) -> Path:
         return self.class_viz_dir / f"{stem}.jpg"
@@ -189,10 +215,12 @@ class VocLayout:
         return self.object_dir.is_dir()
 
     def stems(self) -> list[str]:
-        """Sorted stems of every class mask in the dataset."""
+        """Sorted stems of every class mask in the dataset (``.png`` in any letter case)."""
         if not self.class_dir.is_dir():
             return []
-        return sorted(path.stem for path in self.class_dir.glob("*.png"))
+        return sorted(
+            {path.stem for path in self.class_dir.iterdir() if path.suffix.lower() == MASK_SUFFIX}
+        )
 
     def read_class_names(self) -> list[str] | None:
         """Class names from ``class_names.txt``, or None when the file is absent."""

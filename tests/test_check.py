@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from annotool.check import AnnotationFiles, find_annotation_files, read_checked
+from annotool.check import (
+    AnnotationFiles,
+    check_annotations,
+    find_annotation_files,
+    labels_in_use,
+    read_checked,
+)
 from annotool.errors import AnnotoolError
+from annotool.labelmap import parse_label_map
 from annotool.labels import parse_labels
 
 LABELS = parse_labels("__ignore__\n_background_\ncat\ndog\n", source="labels.txt")
@@ -89,3 +96,35 @@ def test_two_files_with_one_stem_are_refused(tmp_path: Path) -> None:
 def test_resolved_inputs_pass_through(tmp_path: Path) -> None:
     resolved = AnnotationFiles((tmp_path / "never-listed.json",))
     assert find_annotation_files(resolved) is resolved
+
+
+def test_check_with_a_label_map_reports_its_entries(write_labelme) -> None:
+    path = write_labelme([{"label": "kitty", "points": [[1, 1], [5, 1], [5, 4]]}])
+    label_map = parse_label_map(
+        {"kitty": "cat", "doggo": "dog", "car": "vehicle"}, source="map.yaml"
+    )
+    report = check_annotations(path, LABELS, label_map=label_map)
+    assert [str(problem) for problem in report.errors] == [
+        "map.yaml: 'car' -> 'vehicle' maps to a class that is not in labels.txt; add "
+        "'vehicle' there or change the entry"
+    ]
+    warnings = [str(w) for w in report.warnings if str(w).startswith("map.yaml")]
+    assert warnings == [
+        "map.yaml: 'doggo' -> 'dog' matches no label in the annotations; check its spelling "
+        "(labels are case-sensitive) or remove the entry",
+        "map.yaml: 'car' -> 'vehicle' matches no label in the annotations; check its "
+        "spelling (labels are case-sensitive) or remove the entry",
+    ]
+    assert report.files[0].ok and not report.ok
+    assert report.to_dict()["errors"][0]["file"] == "map.yaml"
+
+
+def test_labels_in_use_after_a_label_map(write_labelme) -> None:
+    triangle = [[1, 1], [5, 1], [5, 4]]
+    labels = ("kitty", "cat", "car", "scribble", "fog", "sky")
+    path = write_labelme([{"label": label, "points": triangle} for label in labels])
+    label_map = parse_label_map(
+        {"kitty": "cat", "scribble": None, "fog": "__ignore__", "sky": "_background_"}
+    )
+    assert labels_in_use(path) == (set(labels), [])
+    assert labels_in_use(path, label_map=label_map) == ({"cat", "car", "_background_"}, [])

@@ -68,6 +68,15 @@ def test_evaluate_predictions_accumulates_over_split(tmp_path: Path) -> None:
     assert advanced == [1, 1]
 
 
+def test_evaluate_predictions_reads_masks_named_png_in_any_case(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data", {"a": MASK_A, "b": MASK_B})
+    predictions = tmp_path / "pred"
+    write_label_png(predictions / "a.PNG", MASK_A)
+    write_label_png(predictions / "b.Png", MASK_B)
+    scores = evaluate_predictions(layout, ["a", "b"], predictions, layout.read_class_names())
+    assert np.trace(scores.confusion) == scores.confusion.sum() == MASK_A.size - 1 + MASK_B.size
+
+
 def test_evaluate_predictions_names_classes_by_id_without_class_names(tmp_path: Path) -> None:
     layout = make_dataset(tmp_path / "data", {"b": MASK_B}, class_names=None)
     write_label_png(tmp_path / "pred" / "b.png", u8([[1, 3, 0], [0, 0, 0]]))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from export_factory import converted, every_shape_type, random_documents
 from labelme_factory import make_dataset, photo, rectangle, shape, write_annotation, write_labels
 from PIL import Image, ImageDraw
@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from annotool.errors import InvalidInputError
 from annotool.export import SplitRequest, export_yolo
 from annotool.export.verify import yolo_agreement
-from annotool.export.yolo import read_yolo_polygon, yolo_line
+from annotool.export.yolo import DATA_FILE_COMMENT, read_yolo_polygon, yolo_line
 from annotool.labels import load_labels
 from annotool.voc import VocLayout
 
@@ -41,10 +41,41 @@ def test_layout_and_data_yaml(tmp_path: Path) -> None:
         labels = sorted(p.stem for p in (out / "labels" / split).glob("*.txt"))
         assert len(images) == count and images == labels
     assert (out / "data.yaml").read_text(encoding="utf-8") == (
-        f"path: {json.dumps(str(out.resolve()))}\n"
+        f"{DATA_FILE_COMMENT}\n"
         'train: images/train\nval: images/val\nnames:\n  0: "cat"\n  1: "dog"\n'
     )
     assert not list((out / "images").glob("*.jpg"))  # every image is in a split folder
+
+
+def test_data_yaml_has_no_path_so_the_folder_can_be_moved(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=5)
+    export(annotations, tmp_path / "out")
+    moved = tmp_path / "elsewhere" / "dataset"
+    moved.parent.mkdir()
+    (tmp_path / "out").rename(moved)
+    data = yaml.safe_load((moved / "data.yaml").read_text(encoding="utf-8"))
+    # Ultralytics takes the folder of data.yaml as the root when there is no 'path'.
+    assert "path" not in data
+    for split in ("train", "val"):
+        assert any((moved / data[split]).glob("*.jpg"))
+    assert data["names"] == {0: "cat", 1: "dog"}
+
+
+def test_class_indexes_are_those_of_the_labels_file_when_a_class_has_no_shapes(
+    tmp_path: Path,
+) -> None:
+    annotations = make_dataset(tmp_path / "in", count=2)
+    write_labels(annotations / "labels.txt", "__ignore__\n_background_\nbird\ncat\nfish\ndog\n")
+    out = tmp_path / "out"
+    export(annotations, out, split=SplitRequest(val=1))
+    data = yaml.safe_load((out / "data.yaml").read_text(encoding="utf-8"))
+    assert data["names"] == {0: "bird", 1: "cat", 2: "fish", 3: "dog"}
+    indexes = {
+        line.split()[0]
+        for path in (out / "labels").rglob("*.txt")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    }
+    assert indexes == {"1", "3"}  # cat and dog keep their ids; bird and fish are unused
 
 
 def test_label_lines_hold_class_index_and_normalized_polygons(tmp_path: Path) -> None:

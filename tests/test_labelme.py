@@ -12,6 +12,7 @@ from PIL import Image
 
 from annotool.errors import AnnotationError
 from annotool.images import resolve_image_path
+from annotool.labelmap import parse_label_map
 from annotool.labelme import (
     Annotation,
     copyable_jpeg_bytes,
@@ -697,3 +698,45 @@ def test_load_image_without_any_image_raises(tmp_path: Path) -> None:
     annotation = Annotation(tmp_path / "a.json", (), 2, 2, "gone.png", None)
     with pytest.raises(AnnotationError, match=r"a\.json: image not found: imagePath 'gone\.png'"):
         load_image(annotation)
+
+
+# --- the label map, applied as the file is parsed ---
+
+
+def test_label_map_renames_and_keeps_what_was_written(write_labelme: WriteLabelme) -> None:
+    path = write_labelme([shape(label="kitty"), shape(label="dog"), shape(label="puppy")])
+    label_map = parse_label_map({"kitty": "cat", "pup*": "dog"})
+    annotation, problems = read_annotation(path, LABELS, label_map)
+    assert problems == [] and annotation is not None
+    assert [(s.label, s.mapped_from, s.source_label) for s in annotation.shapes] == [
+        ("cat", "kitty", "kitty"),
+        ("dog", None, "dog"),
+        ("dog", "puppy", "puppy"),
+    ]
+    assert annotation.labels_in_file == {"kitty", "dog", "puppy"}
+
+
+def test_a_dropped_shape_is_skipped_unchecked_and_indexes_stay(
+    write_labelme: WriteLabelme,
+) -> None:
+    path = write_labelme(
+        [shape(label="scribble", points=[[1, 1]]), shape(label="owl"), shape(label="dog")]
+    )
+    label_map = parse_label_map({"scribble": None})
+    annotation, problems = read_annotation(path, LABELS, label_map)
+    assert annotation is not None
+    assert [(s.index, s.label) for s in annotation.shapes] == [(2, "dog")]
+    # The dropped shape's single point is no problem; the unknown label still is.
+    assert [(p.shape_index, p.message.split(" (")[0]) for p in problems] == [
+        (1, "label 'owl' is not in labels.txt")
+    ]
+    assert annotation.labels_in_file == {"scribble", "owl", "dog"}
+
+
+def test_a_mapped_label_missing_from_labels_names_the_map(write_labelme: WriteLabelme) -> None:
+    path = write_labelme([shape(label="car")])
+    _, problems = read_annotation(path, LABELS, parse_label_map({"car": "vehicle"}))
+    assert [str(problem) for problem in problems] == [
+        f"{path} shape 0: label 'vehicle' (the label map's name for 'car') is not in "
+        "labels.txt (known: _background_, cat, dog); add it there or change the map entry"
+    ]

@@ -88,6 +88,22 @@ def test_stems_are_sorted_class_masks_only(tmp_path: Path) -> None:
     assert VocLayout.open(root).stems() == ["A", "a10", "a2", "b"]
 
 
+def test_masks_named_png_in_any_case_are_read(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path, stems=("c",))
+    mask = np.array([[0, 1], [255, 2]], dtype=np.int32)
+    for folder in (CLASS_DIR, OBJECT_DIR):
+        (root / folder).mkdir(exist_ok=True)
+        write_label_png(root / folder / "a.PNG", mask)
+        write_label_png(root / folder / "b.Png", mask)
+    layout = VocLayout.open(root)
+    assert layout.stems() == ["a", "b", "c"]
+    assert layout.class_mask_path("a") == root / CLASS_DIR / "a.PNG"
+    assert layout.object_mask_path("b") == root / OBJECT_DIR / "b.Png"
+    assert layout.class_mask_path("c") == root / CLASS_DIR / "c.png"
+    assert layout.class_mask_path("missing") == root / CLASS_DIR / "missing.png"
+    np.testing.assert_array_equal(read_label_png(layout.class_mask_path("b")), mask)
+
+
 def test_stems_of_a_layout_without_masks_is_empty(tmp_path: Path) -> None:
     assert VocLayout(tmp_path).stems() == []
 

@@ -16,6 +16,8 @@ from annotool.cli.common import (
     interrupted_file_by_file,
     labels_option,
     load_labels_option,
+    load_map_option,
+    map_option,
     min_area_option,
     progress_bar,
     quiet_option,
@@ -38,6 +40,7 @@ from annotool.polygons import TraceOptions
 @inputs_argument
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @labels_option
+@map_option
 @click.option(
     "--objects/--no-objects", default=True, help="Write SegmentationObject/ instance masks."
 )
@@ -55,6 +58,7 @@ def convert(
     inputs: tuple[Path, ...],
     out_dir: Path,
     labels_spec: str,
+    map_specs: tuple[str, ...],
     objects: bool,
     viz: bool,
     npy: bool,
@@ -72,6 +76,7 @@ def convert(
     checked first; by default any invalid file means nothing is written.
     """
     labels = load_labels_option(labels_spec)
+    label_map = load_map_option(map_specs)
     options = ConvertOptions(objects=objects, visualizations=viz, npy=npy)
     found = find_inputs(inputs, recursive)
     with progress_bar(len(found.files), "Converting", quiet) as progress:
@@ -85,6 +90,7 @@ def convert(
             overwrite=overwrite,
             workers=workers,
             progress=progress,
+            label_map=label_map,
         )
     click.echo(
         f"Converted {len(result.converted)} images into {result.out_dir} "
@@ -97,6 +103,7 @@ def convert(
 @click.command(epilog=docs_epilog("convert.md"))
 @inputs_argument
 @labels_option
+@map_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @recursive_option
 @workers_option
@@ -105,6 +112,7 @@ def convert(
 def check(
     inputs: tuple[Path, ...],
     labels_spec: str,
+    map_specs: tuple[str, ...],
     as_json: bool,
     recursive: bool,
     workers: int,
@@ -114,12 +122,14 @@ def check(
 
     INPUT is a folder of labelme .json files, a .json file, or several of both.
     Reports every problem with its file and shape index; exits 1 on any error. Warnings
-    (classes never used, folders named *.json) do not fail.
+    (classes never used, folders named *.json, --map entries that match no label) do not
+    fail; a --map entry naming a class missing from LABELS does.
     """
     labels = load_labels_option(labels_spec)
+    label_map = load_map_option(map_specs)
     found = find_annotation_files(inputs, recursive)
     with progress_bar(len(found.files), "Checking", quiet) as progress:
-        report = check_annotations(found, labels, recursive, workers, progress)
+        report = check_annotations(found, labels, recursive, workers, progress, label_map)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -143,15 +153,19 @@ def check(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the labels file here instead of printing it.",
 )
+@map_option
 @recursive_option
 @reports_errors
-def labels_command(inputs: tuple[Path, ...], output: Path | None, recursive: bool) -> None:
+def labels_command(
+    inputs: tuple[Path, ...], output: Path | None, map_specs: tuple[str, ...], recursive: bool
+) -> None:
     """Write a labels file from the labels used in the annotations (folders or .json files).
 
     Lists __ignore__, _background_, then every other label sorted: a start for people
-    who annotated before writing a labels file.
+    who annotated before writing a labels file. With --map, the labels after the map.
     """
-    used, problems = labels_in_use(find_inputs(inputs, recursive))
+    label_map = load_map_option(map_specs)
+    used, problems = labels_in_use(find_inputs(inputs, recursive), label_map=label_map)
     for problem in problems:
         click.echo(f"warning: skipped {problem}", err=True)
     text = labels_from_names(used).to_text()

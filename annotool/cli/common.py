@@ -18,7 +18,8 @@ import click
 
 from annotool.check import AnnotationFiles, FileCheck, find_annotation_files
 from annotool.choices import DEVICE_CHOICES, PRECISION_CHOICES
-from annotool.errors import AnnotoolError, LabelsError, MissingDependencyError
+from annotool.errors import AnnotoolError, LabelMapError, LabelsError, MissingDependencyError
+from annotool.labelmap import LabelMap, load_label_map
 from annotool.labelme_write import SHAPE_TYPES
 from annotool.labels import LabelSet, load_labels
 from annotool.parallel import usable_cpus
@@ -141,6 +142,15 @@ labels_option = click.option(
     metavar="LABELS",
     help="labels.txt (__ignore__, _background_, then the classes) or a comma-separated list.",
 )
+map_option = click.option(
+    "--map",
+    "map_specs",
+    multiple=True,
+    metavar="FILE|OLD=NEW",
+    help="Rename, merge, ignore or drop labels as the files are read: a YAML or JSON file "
+    "{old: new}, or OLD=NEW (repeatable). NEW: a class, __ignore__, _background_, or empty "
+    "to drop the shapes. Keys may be globs (car*). See docs/label-map.md.",
+)
 recursive_option = click.option(
     "--recursive", is_flag=True, help="Also read .json files in subfolders of the folders given."
 )
@@ -169,6 +179,14 @@ def load_labels_option(labels_spec: str) -> LabelSet:
         return load_labels(labels_spec)
     except LabelsError as error:
         raise click.BadParameter(str(error), param_hint="'--labels'") from None
+
+
+def load_map_option(map_specs: tuple[str, ...]) -> LabelMap | None:
+    """The label map of the ``--map`` values, None without any."""
+    try:
+        return load_label_map(map_specs)
+    except LabelMapError as error:
+        raise click.BadParameter(str(error), param_hint="'--map'") from None
 
 
 def echo_skipped_and_unused(skipped: list[FileCheck], unused_classes: list[str]) -> None:

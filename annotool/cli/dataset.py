@@ -12,6 +12,8 @@ from annotool.cli.common import (
     device_option,
     docs_epilog,
     find_inputs,
+    load_map_option,
+    map_option,
     precision_option,
     progress_bar,
     quiet_option,
@@ -165,6 +167,7 @@ def split_command(
     show_default="all CPUs",
     help="Images read in parallel.",
 )
+@map_option
 @quiet_option
 @reports_errors
 def stats(
@@ -174,13 +177,15 @@ def stats(
     plot: Path | None,
     no_rgb: bool,
     workers: int,
+    map_specs: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Class frequencies, image sizes and colours, instances, splits and class weights.
 
     DATASET_DIR is a dataset written by 'annotool convert' or any VOC-style dataset
     (JPEGImages/ plus SegmentationClass/ or SegmentationClassPNG/). Given a folder of
-    labelme .json files instead, it counts shapes per label and shape type.
+    labelme .json files instead, it counts shapes per label and shape type (after
+    --map, which applies to labelme folders only).
     """
     from annotool import stats as stats_core
 
@@ -190,13 +195,20 @@ def stats(
             raise click.BadParameter(
                 "--split needs a converted dataset, not a labelme folder", param_hint="--split"
             )
+        label_map = load_map_option(map_specs)
         found = find_inputs((dataset_dir,), recursive=False)
         with progress_bar(len(found.files), "Reading", quiet) as progress:
             result = stats_core.labelme_stats(
-                dataset_dir, progress=progress, workers=workers, files=found
+                dataset_dir, progress=progress, workers=workers, files=found, label_map=label_map
             )
         table = stats_core.format_labelme_table(result)
     else:
+        if map_specs:
+            raise click.BadParameter(
+                "--map applies to labelme .json files, not to a converted dataset; pass "
+                "it to 'annotool convert' instead",
+                param_hint="'--map'",
+            )
         layout = stats_core.open_dataset(dataset_dir)
         stems, notes = stats_core.selected_stems(layout, split)
         with progress_bar(len(stems), "Measuring", quiet) as progress:

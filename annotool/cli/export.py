@@ -17,6 +17,8 @@ from annotool.cli.common import (
     inputs_argument,
     labels_option,
     load_labels_option,
+    load_map_option,
+    map_option,
     progress_bar,
     quiet_option,
     recursive_option,
@@ -42,6 +44,7 @@ def export_options(command: F) -> F:
         inputs_argument,
         click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path)),
         labels_option,
+        map_option,
         click.option(
             "--split-from",
             type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -75,11 +78,13 @@ def _run_export(
     export_function: Callable[..., ExportResult],
     inputs: tuple[Path, ...],
     quiet: bool,
+    map_specs: tuple[str, ...],
     **options: Any,
 ) -> ExportResult:
+    label_map = load_map_option(map_specs)
     found = find_inputs(inputs, options["recursive"])
     with progress_bar(len(found.files), "Exporting", quiet) as progress:
-        result = export_function(found, progress=progress, **options)
+        result = export_function(found, progress=progress, label_map=label_map, **options)
     sizes = ", ".join(f"{name} {size}" for name, size in result.split_sizes.items())
     click.echo(
         f"Exported {len(result.exported)} images{f' ({sizes})' if sizes else ''} into "

@@ -39,6 +39,7 @@ from annotool.export.common import ExportedFile, ExportResult, run_export
 from annotool.export.instances import Instance, image_objects
 from annotool.export.splits import SPLIT_NAMES, SplitRequest
 from annotool.fileio import write_staged
+from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation
 from annotool.labels import LabelSet
 from annotool.progress import ProgressCallback
@@ -88,6 +89,7 @@ def export_coco(
     overwrite: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
 ) -> ExportResult:
     """Export the labelme files of ``inputs`` as a COCO dataset at ``out_dir``.
 
@@ -116,6 +118,7 @@ def export_coco(
         overwrite=overwrite,
         workers=workers,
         progress=progress,
+        label_map=label_map,
     )
 
 

@@ -22,6 +22,7 @@ from annotool.check import AnnotationInputs, FileCheck, find_annotation_files
 from annotool.errors import Problem
 from annotool.export.splits import SPLIT_NAMES, SplitRequest, assign_splits, check_split_size
 from annotool.fileio import staged_dir
+from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation
 from annotool.labels import LabelSet
 from annotool.progress import ProgressCallback
@@ -84,10 +85,12 @@ def run_export(
     overwrite: bool,
     workers: int,
     progress: ProgressCallback | None,
+    label_map: LabelMap | None = None,
 ) -> ExportResult:
     """Export every labelme file of ``inputs`` into ``out_dir``, staged, all or nothing.
 
     ``make_writer(staging)`` gives the picklable per-file writer; ``finish`` runs last.
+    Files are read through ``label_map``.
     """
     found = find_annotation_files(inputs, recursive)
     files = found.files
@@ -104,6 +107,7 @@ def run_export(
             skip_invalid=skip_invalid,
             workers=workers,
             progress=progress,
+            label_map=label_map,
         )
         splits = None
         if split.wanted:

@@ -3,7 +3,7 @@
 ::
 
     OUT_DIR/
-      data.yaml                     path, train, val (test), names
+      data.yaml                     train, val (test), names; no path (see below)
       images/{train,val}/<stem>.jpg the images exactly as ``annotool convert`` writes them
       labels/{train,val}/<stem>.txt one line per object: class index, then x y pairs
 
@@ -16,7 +16,9 @@ a later shape) becomes one polygon joined by zero-width bridges, the way Ultraly
 own COCO converter joins them. YOLO has no ignore region: ``__ignore__`` pixels are
 background there. The split comes from the dataset's split files (``split_from``) or is
 made like ``annotool split`` does (``val``, default 0.2; a single image is both train
-and val).
+and val). ``data.yaml`` has no ``path``: Ultralytics then takes the folder holding it as
+the dataset root, so the folder can be moved or zipped (a relative ``path`` would be read
+under Ultralytics' own datasets folder, an absolute one breaks on another machine).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from annotool.export.common import ExportedFile, ExportResult, run_export
 from annotool.export.instances import Instance, image_objects, join_polygons, mask_outlines
 from annotool.export.splits import SPLIT_NAMES, SplitRequest
 from annotool.fileio import write_staged
+from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation
 from annotool.labels import LabelSet
 from annotool.progress import ProgressCallback
@@ -43,6 +46,9 @@ from annotool.split import DEFAULT_VAL, TRAIN, VAL
 IMAGES_DIR = "images"
 LABELS_DIR = "labels"
 DATA_FILE = "data.yaml"
+DATA_FILE_COMMENT = (
+    "# No 'path': the dataset root is the folder of this file, so the folder can be moved."
+)
 COORDINATE_DECIMALS = 6
 """Decimals of a normalized coordinate: 0.004 px on a 4000 px wide photo."""
 
@@ -58,6 +64,7 @@ def export_yolo(
     overwrite: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
 ) -> ExportResult:
     """Export the labelme files of ``inputs`` as a YOLO segmentation dataset at ``out_dir``.
 
@@ -80,13 +87,14 @@ def export_yolo(
         out_dir,
         labels,
         make_writer,
-        partial(_place_in_splits, out_dir=out_dir, labels=labels),
+        partial(_place_in_splits, labels=labels),
         split,
         recursive=recursive,
         skip_invalid=skip_invalid,
         overwrite=overwrite,
         workers=workers,
         progress=progress,
+        label_map=label_map,
     )
 
 
@@ -153,7 +161,6 @@ def _place_in_splits(
     staging: Path,
     exported: list[ExportedFile[None]],
     splits: list[str] | None,
-    out_dir: Path,
     labels: LabelSet,
 ) -> None:
     # Too few images to split: train on all of them and validate on the same.
@@ -167,7 +174,7 @@ def _place_in_splits(
             file_name = f"{record.stem}{suffix}"
             os.replace(staging / folder / file_name, staging / folder / name / file_name)
     # JSON strings are valid YAML double-quoted scalars, so any path or class name is safe.
-    yaml_lines = [f"path: {json.dumps(str(out_dir.resolve()))}"]
+    yaml_lines = [DATA_FILE_COMMENT]
     yaml_lines += [f"{name}: {IMAGES_DIR}/{name}" for name in used]
     if splits is None:
         yaml_lines.append(f"{VAL}: {IMAGES_DIR}/{TRAIN}")

@@ -38,7 +38,11 @@ CHUNK_SIZE = 32
 def is_labelme_dir(path: Path) -> bool:
     """True when ``path`` is a folder of ``.json`` files and not a VOC-style dataset."""
     path = Path(path)
-    return path.is_dir() and not _has_class_masks(path) and any(path.glob("*.json"))
+    return (
+        path.is_dir()
+        and not _has_class_masks(path)
+        and any(entry.suffix.lower() == ".json" for entry in path.iterdir())
+    )
 
 
 def _has_class_masks(path: Path) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from annotool.check import AnnotationFiles, find_annotation_files, read_checked
+from annotool.labelmap import LabelMap
 from annotool.parallel import map_in_order
 from annotool.progress import ProgressCallback
 from annotool.stats.results import SCHEMA_VERSION
@@ -67,13 +69,13 @@ class _FileShapes:
     """The valid shapes of one labelme file as ``(label, shape_type, instance key)``."""
 
     name: str
-    shapes: tuple[tuple[str, str, tuple[str, int]], ...]
+    shapes: tuple[tuple[str, str, tuple[str | None, int]], ...]
     problems: tuple[str, ...]
     readable: bool
 
 
-def _read_file_shapes(path: Path) -> _FileShapes:
-    annotation, check = read_checked(path, labels=None)
+def _read_file_shapes(path: Path, label_map: LabelMap | None) -> _FileShapes:
+    annotation, check = read_checked(path, labels=None, label_map=label_map)
     messages = tuple(str(problem) for problem in check.problems)
     if annotation is None:
         return _FileShapes(path.name, (), messages, readable=False)
@@ -81,8 +83,9 @@ def _read_file_shapes(path: Path) -> _FileShapes:
         (
             shape.label,
             shape.shape_type,
-            # An instance is a (label, group_id) pair; without a group id, each shape is one.
-            ("shape", shape.index) if shape.group_id is None else ("group", shape.group_id),
+            # An instance is a (label, group_id) pair, the label as written in the file
+            # (before a label map); without a group id, each shape is one.
+            (None, shape.index) if shape.group_id is None else (shape.source_label, shape.group_id),
         )
         for shape in annotation.shapes
     )
@@ -94,6 +97,7 @@ def labelme_stats(
     progress: ProgressCallback | None = None,
     workers: int = 1,
     files: AnnotationFiles | None = None,
+    label_map: LabelMap | None = None,
 ) -> LabelmeStats:
     """Count shapes per label and shape type, images per label, and files without shapes.
 
@@ -103,6 +107,7 @@ def labelme_stats(
     (label, group_id) pair per file, a null group_id making each shape its own instance,
     as ``annotool convert`` numbers them. ``progress`` is called per file. ``files``: the
     folder's files when the caller has already listed them with find_annotation_files.
+    Labels are counted after ``label_map``; the shapes it drops are not counted.
     """
     json_dir = Path(json_dir)
     files = find_annotation_files(json_dir if files is None else files)
@@ -113,7 +118,12 @@ def labelme_stats(
     shape_types: Counter[str] = Counter()
     without_shapes: list[str] = []
     problems: list[str] = []
-    for summary in map_in_order(_read_file_shapes, files.files, workers=workers, progress=progress):
+    for summary in map_in_order(
+        partial(_read_file_shapes, label_map=label_map),
+        files.files,
+        workers=workers,
+        progress=progress,
+    ):
         problems += summary.problems
         if not summary.readable:
             continue
