@@ -6,21 +6,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from train_fixtures import make_dataset, one_torch_thread, tiny_options  # noqa: F401
 
 from annotool.errors import DatasetError
+from annotool.masks import read_label_png
 from annotool.train import data as train_data
 from annotool.train import engine
 from annotool.train.data import (
     MAX_VALIDATION_SHARE,
+    Cutout,
     TrainingCrops,
     ValidationImages,
+    _paste_objects,
     augment,
     steps_for_validation_share,
 )
 from annotool.train.inference import working_size
 from annotool.train.loop import train
 from annotool.train.model import Normalization
+from annotool.train.sampling import find_objects
 from annotool.voc import write_label_png
 
 UNIT = Normalization(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
@@ -81,6 +86,72 @@ def test_augmentation_depends_on_seed_epoch_and_index_only(tmp_path: Path) -> No
     assert all(torch.equal(a, b) for a, b in zip(first[2], second[2], strict=True))
     second.set_epoch(1)
     assert not torch.equal(first[2][0], second[2][0])
+
+
+def _one_object(height: int, width: int, box: tuple[int, int, int, int]) -> tuple:
+    """A dark image with one bright object of class 2 in ``box`` (top, left, bottom, right)."""
+    top, left, bottom, right = box
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[top:bottom, left:right] = 2
+    image = np.full((height, width, 3), 10, dtype=np.uint8)
+    image[top:bottom, left:right] = 240
+    return image, mask
+
+
+@pytest.mark.parametrize("seed", range(8), ids=lambda seed: f"seed{seed}")
+def test_a_crop_around_a_focus_holds_the_object(seed: int) -> None:
+    image, mask = _one_object(400, 600, (370, 570, 390, 590))  # far in a corner
+    focus = (370.0, 570.0, 390.0, 590.0)
+    _, target = augment(image, mask, 64, UNIT, np.random.default_rng(seed), 0.5, focus)
+    assert (target == 2).any()
+
+
+@pytest.mark.parametrize("seed", range(8), ids=lambda seed: f"seed{seed}")
+def test_pasted_objects_land_on_background_only(seed: int) -> None:
+    labels = np.zeros((64, 64), dtype=np.uint8)
+    labels[20:40] = 2  # a band of another object across the crop
+    labels[:4] = 255  # padding outside the image
+    patch = Image.fromarray(np.full((64, 64, 3), 10, np.uint8))
+    cut = Cutout(np.full((12, 10, 3), 200, np.uint8), np.ones((12, 10), bool), 1, 0.5)
+    pasted_patch, pasted = _paste_objects(patch, labels, [cut], 2.0, np.random.default_rng(seed))
+    where = pasted == 1
+    assert where.sum() == 12 * 10  # scaled by 0.5 * 2.0: its own size
+    assert (labels[where] == 0).all()
+    assert (pasted[~where] == labels[~where]).all()
+    assert (np.asarray(pasted_patch)[where] == 200).all()
+
+
+def test_nothing_is_pasted_where_there_is_no_background() -> None:
+    image, mask = _one_object(50, 50, (0, 0, 50, 50))
+    cut = Cutout(np.full((8, 8, 3), 128, np.uint8), np.ones((8, 8), bool), 1, 1.0)
+    _, target = augment(image, mask, 32, UNIT, np.random.default_rng(0), 1.0, None, [cut])
+    assert not (target == 1).any()
+
+
+def test_object_crops_depend_on_seed_epoch_and_index_only(tmp_path: Path) -> None:
+    layout = make_dataset(tmp_path / "data", size=(64, 80))
+    stems = layout.read_split("train")
+    masks = [read_label_png(layout.class_mask_path(stem)) for stem in stems]
+    objects = find_objects(masks)
+    kwargs = {"samples_per_epoch": 20, "seed": 5, "objects": objects}
+    first = TrainingCrops(layout, stems, 3, UNIT, 24, 40, **kwargs)
+    second = TrainingCrops(layout, stems, 3, UNIT, 24, 40, **kwargs)
+    second[7]
+    for draw in range(10):
+        assert all(torch.equal(a, b) for a, b in zip(first[draw], second[draw], strict=True))
+    plain = TrainingCrops(layout, stems, 3, UNIT, 24, 40, samples_per_epoch=20, seed=5)
+    assert any(not torch.equal(plain[draw][1], first[draw][1]) for draw in range(10))
+
+
+@pytest.mark.parametrize(("choice", "expected"), [("auto", False), ("on", True), ("off", False)])
+def test_small_objects_option_decides_the_object_crops(
+    tmp_path: Path, choice: str, expected: bool
+) -> None:
+    make_dataset(tmp_path / "data")  # objects of a ninth of the frame and more: not small
+    result = train(tiny_options(tmp_path, epochs=1, small_objects=choice))
+    record = torch.load(result.best_checkpoint, weights_only=True)["training"]
+    assert record["resolved"]["small_objects"] is expected
+    assert record["small_objects"] == choice
 
 
 def test_an_epoch_of_a_small_dataset_repeats_every_image_evenly(tmp_path: Path) -> None:

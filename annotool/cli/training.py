@@ -22,6 +22,7 @@ from annotool.train.options import (
     DEFAULT_EPOCHS,
     DEFAULT_PATIENCE,
     DEFAULTS,
+    SMALL_OBJECTS_CHOICES,
     TrainOptions,
     parse_duration,
 )
@@ -195,6 +196,16 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
     help="Like --pretrained, from a local copy of the weights (a .pth state dict with "
     "torchvision's names, e.g. resnet18-f37072fd.pth).",
 )
+@click.option(
+    "--small-objects",
+    type=click.Choice(SMALL_OBJECTS_CHOICES),
+    default=DEFAULTS["small_objects"],
+    show_default=True,
+    help="Half the crops centred on an object (every class in turn) and objects pasted "
+    "from other training photos onto half of them; auto: with 20 training photos or more "
+    "whose median object covers less than 10% of its photo (boards on a desk, not a pet "
+    "filling the frame).",
+)
 @device_option
 @precision_option
 @click.option(
@@ -251,6 +262,7 @@ def train(
     full_resolution: bool,
     pretrained: bool,
     encoder_weights: Path | None,
+    small_objects: str,
     device: str,
     precision: str,
     seed: int,
@@ -289,6 +301,7 @@ def train(
         full_resolution=full_resolution,
         pretrained=pretrained,
         encoder_weights=encoder_weights,
+        small_objects=small_objects,
         device=device,
         precision=precision,
         seed=seed,

@@ -36,6 +36,7 @@ from annotool.parallel import usable_cpus
 from annotool.train.device import DistributedContext
 from annotool.train.inference import image_to_tensor, model_input, resize_image, working_size
 from annotool.train.model import Normalization
+from annotool.train.sampling import ObjectBox, ObjectIndex, find_objects, wants_object_crops
 from annotool.train.setup import RunSetup
 from annotool.voc import VocLayout
 
@@ -57,6 +58,15 @@ objects then appear in more crops."""
 CACHE_SCALE = SCALE_RANGE[1]
 """Training images are kept in memory at up to this multiple of the working size."""
 MAX_CACHE_BYTES = 2 * 1024**3
+FOCUS_PROBABILITY = 0.5
+"""With object crops on (``--small-objects``), the share of crops drawn around an object
+picked class-balanced (:meth:`ObjectIndex.pick`) instead of at random in the next image."""
+PASTE_PROBABILITY = 0.5
+MAX_PASTES = 3
+PASTE_ATTEMPTS = 10
+"""With object crops on, half of the crops get 1-3 objects of other training images
+pasted onto their background (never over another object or outside the image), at the
+crop's own scale, each tried at up to 10 random places."""
 
 
 def read_sample(
@@ -70,6 +80,14 @@ def read_sample(
     check_mask_size(mask.shape, mask_path, image.shape, image_path)
     check_class_ids(mask, mask_path, num_classes)
     return image, mask
+
+
+def read_sample_mask(layout: VocLayout, stem: str, num_classes: int) -> NDArray[np.uint8]:
+    """The ``(H, W)`` class-id mask of ``stem``, checked to hold only known classes."""
+    mask_path = layout.class_mask_path(stem)
+    mask = read_label_png(mask_path)
+    check_class_ids(mask, mask_path, num_classes)
+    return mask
 
 
 class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -90,8 +108,10 @@ class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         image_size: int | None,
         samples_per_epoch: int,
         seed: int = 0,
+        objects: ObjectIndex | None = None,
     ) -> None:
         self.layout = layout
+        self.objects = objects
         self.stems = list(stems)
         self.num_classes = num_classes
         self.normalization = normalization
@@ -118,9 +138,33 @@ class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return self.samples_per_epoch
 
     def __getitem__(self, draw: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask, base_scale = self._sample(self.order[draw])
         rng = np.random.default_rng([self.seed, self.epoch, draw])
-        return augment(image, mask, self.crop_size, self.normalization, rng, base_scale)
+        if self.objects is None:
+            image, mask, base_scale = self._sample(self.order[draw])
+            return augment(image, mask, self.crop_size, self.normalization, rng, base_scale)
+        index, focus = self.order[draw], None
+        if rng.random() < FOCUS_PROBABILITY:
+            focus = self.objects.pick(rng)
+            index = focus.image
+        pastes = []
+        if rng.random() < PASTE_PROBABILITY:
+            count = int(rng.integers(1, MAX_PASTES + 1))
+            pastes = [self._cutout(self.objects.pick(rng)) for _ in range(count)]
+        image, mask, base_scale = self._sample(index)
+        box = None if focus is None else _scaled_box(focus, mask.shape[0] / focus.frame[0])
+        return augment(
+            image, mask, self.crop_size, self.normalization, rng, base_scale, box, pastes
+        )
+
+    def _cutout(self, item: ObjectBox) -> Cutout:
+        """The pixels and mask of object ``item``, cut from its (kept) training image."""
+        image, mask, base_scale = self._sample(item.image)
+        top, left, bottom, right = _scaled_box(item, mask.shape[0] / item.frame[0])
+        rows = slice(int(top), max(int(top) + 1, math.ceil(bottom)))
+        columns = slice(int(left), max(int(left) + 1, math.ceil(right)))
+        return Cutout(
+            image[rows, columns], mask[rows, columns] == item.class_id, item.class_id, base_scale
+        )
 
     def _sample(self, index: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8], float]:
         """Image, mask and the scale from them to the working size."""
@@ -141,6 +185,22 @@ class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             self._cache[index] = sample
             self._cached_bytes += image.nbytes + mask.nbytes
         return sample
+
+
+@dataclass(frozen=True)
+class Cutout:
+    """An object cut out of a training image: ``(h, w, 3)`` uint8 pixels, its ``(h, w)``
+    bool mask, its class id, and the scale from that image to the working size."""
+
+    pixels: NDArray[np.uint8]
+    mask: NDArray[np.bool_]
+    class_id: int
+    base_scale: float
+
+
+def _scaled_box(item: ObjectBox, factor: float) -> tuple[float, float, float, float]:
+    """``item``'s box (top, left, bottom, right) in an image ``factor`` times its mask."""
+    return tuple(value * factor for value in item.box)  # type: ignore[return-value]
 
 
 class ValidationImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -177,25 +237,37 @@ def augment(
     normalization: Normalization,
     rng: np.random.Generator,
     base_scale: float = 1.0,
+    focus: tuple[float, float, float, float] | None = None,
+    pastes: Sequence[Cutout] = (),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A random resized crop, flipped, rotated, blurred and colour-jittered.
 
     ``base_scale`` brings the image to the working size; a random factor in
     :data:`SCALE_RANGE` varies around it. Only the part of the image the crop covers is
     resized (bilinearly; the mask with nearest neighbour, so it keeps its exact class
-    ids). Crops dominated by one class are redrawn (see :data:`MAX_CLASS_SHARE`).
+    ids). Crops dominated by one class are redrawn (see :data:`MAX_CLASS_SHARE`), unless
+    a ``focus`` box (top, left, bottom, right in image pixels) is given: the crop then
+    holds its centre, anywhere but its outer fifth. ``pastes`` are objects to paste onto
+    the crop's background (see :data:`PASTE_PROBABILITY`).
     Returns ``(3, S, S)`` float32 and ``(S, S)`` int64.
     """
     height, width = mask.shape
     low, high = SCALE_RANGE
-    scale = base_scale * math.exp(rng.uniform(math.log(low), math.log(high)))
+    zoom = math.exp(rng.uniform(math.log(low), math.log(high)))
+    scale = base_scale * zoom
     for _attempt in range(CROP_ATTEMPTS):
-        window = _crop_window(width * scale, height * scale, crop_size, rng)
+        if focus is None:
+            window = _crop_window(width * scale, height * scale, crop_size, rng)
+        else:
+            window = _window_around(focus, scale, width * scale, height * scale, crop_size, rng)
         source_box = tuple(value / scale for value in window.box)
         patch_mask = Image.fromarray(mask).resize(window.size, Image.Resampling.NEAREST, source_box)
-        if _largest_class_share(np.asarray(patch_mask)) <= MAX_CLASS_SHARE:
+        if focus is not None or _largest_class_share(np.asarray(patch_mask)) <= MAX_CLASS_SHARE:
             break
     patch = Image.fromarray(image).resize(window.size, Image.Resampling.BILINEAR, source_box)
+    labels = np.asarray(patch_mask)
+    if pastes:
+        patch, labels = _paste_objects(patch, labels, pastes, zoom, rng)
     if rng.random() < BLUR_PROBABILITY:
         patch = patch.filter(ImageFilter.GaussianBlur(rng.uniform(*BLUR_RADIUS)))
 
@@ -203,7 +275,7 @@ def augment(
     target = torch.full((crop_size, crop_size), IGNORE_ID, dtype=torch.int64)
     inside = window.inside
     pixels[(slice(None), *inside)] = normalization.apply(_jitter_colour(patch, rng))
-    target[inside] = torch.from_numpy(np.asarray(patch_mask).astype(np.int64))
+    target[inside] = torch.from_numpy(labels.astype(np.int64))
     if rng.random() < ROTATION_PROBABILITY:
         pixels, target = _rotate(pixels, target, rng.uniform(-ROTATION_DEGREES, ROTATION_DEGREES))
     if rng.random() < 0.5:
@@ -232,6 +304,32 @@ def _crop_window(
     image is smaller, the square sticks out and the image lies anywhere inside it."""
     left = rng.uniform(min(0.0, scaled_w - crop_size), max(0.0, scaled_w - crop_size))
     top = rng.uniform(min(0.0, scaled_h - crop_size), max(0.0, scaled_h - crop_size))
+    return _window_at(left, top, scaled_w, scaled_h, crop_size)
+
+
+def _window_around(
+    focus: tuple[float, float, float, float],
+    scale: float,
+    scaled_w: float,
+    scaled_h: float,
+    crop_size: int,
+    rng: np.random.Generator,
+) -> _Window:
+    """A ``crop_size`` square holding the centre of ``focus`` (image pixels, before
+    ``scale``) at a random place away from its edges, moved inside the image where the
+    image is larger than the square."""
+    top, left, bottom, right = (value * scale for value in focus)
+    x = (left + right) / 2 - rng.uniform(0.2, 0.8) * crop_size
+    y = (top + bottom) / 2 - rng.uniform(0.2, 0.8) * crop_size
+    x = min(max(x, min(0.0, scaled_w - crop_size)), max(0.0, scaled_w - crop_size))
+    y = min(max(y, min(0.0, scaled_h - crop_size)), max(0.0, scaled_h - crop_size))
+    return _window_at(x, y, scaled_w, scaled_h, crop_size)
+
+
+def _window_at(
+    left: float, top: float, scaled_w: float, scaled_h: float, crop_size: int
+) -> _Window:
+    """The ``crop_size`` square whose top-left corner is at ``(left, top)``."""
     x0, y0 = max(left, 0.0), max(top, 0.0)
     x1, y1 = min(left + crop_size, scaled_w), min(top + crop_size, scaled_h)
     out_x0, out_y0 = round(x0 - left), round(y0 - top)
@@ -239,6 +337,44 @@ def _crop_window(
     out_h = max(1, min(crop_size - out_y0, round(y1 - y0)))
     inside = (slice(out_y0, out_y0 + out_h), slice(out_x0, out_x0 + out_w))
     return _Window((x0, y0, x1, y1), inside)
+
+
+def _paste_objects(
+    patch: Image.Image,
+    labels: NDArray[np.uint8],
+    pastes: Sequence[Cutout],
+    zoom: float,
+    rng: np.random.Generator,
+) -> tuple[Image.Image, NDArray[np.uint8]]:
+    """``patch`` (RGB) and its ``(h, w)`` class ids with ``pastes`` pasted where every
+    pixel of the object lands on background (class 0), each scaled to the working size
+    times ``zoom`` as the crop is, and flipped at random."""
+    canvas = np.array(patch)
+    labels = labels.copy()
+    rows, columns = labels.shape
+    for cut in pastes:
+        factor = cut.base_scale * zoom
+        height = round(cut.mask.shape[0] * factor)
+        width = round(cut.mask.shape[1] * factor)
+        if not (0 < height < rows and 0 < width < columns):
+            continue
+        pixels = np.asarray(
+            Image.fromarray(cut.pixels).resize((width, height), Image.Resampling.BILINEAR)
+        )
+        shape = np.asarray(
+            Image.fromarray(cut.mask).resize((width, height), Image.Resampling.NEAREST)
+        )
+        if rng.random() < 0.5:
+            pixels, shape = pixels[:, ::-1], shape[:, ::-1]
+        for _attempt in range(PASTE_ATTEMPTS):
+            top = int(rng.integers(0, rows - height + 1))
+            left = int(rng.integers(0, columns - width + 1))
+            region = labels[top : top + height, left : left + width]
+            if not region[shape].any():  # background only: 0 everywhere under the object
+                canvas[top : top + height, left : left + width][shape] = pixels[shape]
+                region[shape] = cut.class_id
+                break
+    return Image.fromarray(canvas), labels
 
 
 def _largest_class_share(mask: NDArray[np.uint8]) -> float:
@@ -318,6 +454,8 @@ class RunLoaders:
     workers: int
     context: DistributedContext
     pin_memory: bool
+    objects_note: str | None = None
+    """What ``--small-objects`` decided, for the run's log (None: nothing to say)."""
 
     def epoch_batches(self, epoch: int, steps: int | None = None) -> Batches:
         """The training batches of ``epoch``: ``steps`` of them (at least the plain length)."""
@@ -344,6 +482,7 @@ def make_loaders(setup: RunSetup, context: DistributedContext) -> RunLoaders:
     options = setup.options
     num_classes = len(setup.class_names)
     crops_per_step = options.batch_size * context.world_size
+    objects, objects_note = _object_index(setup, num_classes)
     train_set = TrainingCrops(
         setup.layout,
         setup.train_stems,
@@ -353,6 +492,7 @@ def make_loaders(setup: RunSetup, context: DistributedContext) -> RunLoaders:
         image_size=setup.image_size,
         samples_per_epoch=options.min_epoch_steps * crops_per_step,
         seed=options.seed,
+        objects=objects,
     )
     # Each rank validates its own share; confusion matrices are summed, so nothing counts twice.
     val_set = ValidationImages(
@@ -372,4 +512,25 @@ def make_loaders(setup: RunSetup, context: DistributedContext) -> RunLoaders:
         workers=workers,
         context=context,
         pin_memory=setup.device.type == "cuda",
+        objects_note=objects_note,
+    )
+
+
+def _object_index(setup: RunSetup, num_classes: int) -> tuple[ObjectIndex | None, str | None]:
+    """The objects of the training images when ``--small-objects`` turns object crops on
+    (``auto``: see :func:`wants_object_crops`), and a note saying so."""
+    choice = setup.options.small_objects
+    if choice == "off":
+        return None, None
+    index = find_objects(
+        read_sample_mask(setup.layout, stem, num_classes) for stem in setup.train_stems
+    )
+    share = f"the median object covers {index.median_share():.1%} of its photo"
+    if not index.objects:
+        return None, "--small-objects: no objects in the training masks"
+    if choice == "auto" and not wants_object_crops(index, len(setup.train_stems)):
+        return None, None
+    return index, (
+        f"small objects ({share}; {len(index.objects)} objects): crops centred on objects "
+        "of every class and objects pasted from other training photos"
     )

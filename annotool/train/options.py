@@ -18,6 +18,7 @@ from annotool.choices import ENCODER_CHOICES, ENCODERS, PRETRAINED_ENCODERS
 from annotool.errors import TrainingError
 
 MIN_STEPS_PER_EPOCH = 25
+SMALL_OBJECTS_CHOICES = ("auto", "on", "off")
 
 DEFAULT_WIDTH = 16
 """Chosen by measurement (synthetic shapes, 2 CPU cores, 3 minutes of training; now
@@ -81,6 +82,9 @@ class TrainOptions:
     """Start the encoder from torchvision's ImageNet weights, downloaded once."""
     encoder_weights: Path | None = None
     """A local copy of those weights (a state dict with torchvision's names)."""
+    small_objects: str = "auto"
+    """``on``: crops centred on objects and objects pasted from other training photos
+    (:mod:`annotool.train.sampling`); ``auto``: on when objects are small in the frame."""
     given: frozenset[str] | None = None
     """The names of the options the person gave (the CLI passes those on its command
     line); None: all of them. On ``--resume`` the others take the checkpoint's values."""
@@ -105,6 +109,10 @@ class TrainOptions:
             raise TrainingError("the EMA decay must be at least 0 and below 1")
         if self.resume and self.overwrite:
             raise TrainingError("--resume and --overwrite contradict each other; pick one")
+        if self.small_objects not in SMALL_OBJECTS_CHOICES:
+            raise TrainingError(
+                f"unknown --small-objects {self.small_objects!r}; use auto, on or off"
+            )
         if self.encoder not in ENCODER_CHOICES:
             raise TrainingError(
                 f"unknown --encoder {self.encoder!r}; use one of {', '.join(ENCODER_CHOICES)}"
@@ -153,6 +161,7 @@ FIXED_ON_RESUME = (
     "grad_clip",
     "ema_decay",
     "min_epoch_steps",
+    "small_objects",
 )
 """Options that define the run: a resumed run keeps them, and giving another value is
 refused (it would silently mix two runs)."""
