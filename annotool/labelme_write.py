@@ -63,6 +63,8 @@ class WriteReport:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     too_small: int = 0
     """Predicted regions left out as smaller than the minimum area (``predict --labelme``)."""
+    too_large: int = 0
+    """Predicted regions left out as larger than the maximum area."""
     unsure: int = 0
     """Predicted regions left out for a confidence under the minimum."""
 
@@ -78,6 +80,9 @@ class LabelmeOutput:
     """Pixels a predicted object needs at least; None: what the checkpoint says."""
     min_confidence: float | None = None
     """Confidence a predicted object needs at least; None: what the checkpoint says."""
+    max_area: int | None = None
+    """Pixels a predicted object may have at most (0: no limit); None: what the
+    checkpoint says."""
 
 
 def predicted_description(mean_probability: float) -> str:

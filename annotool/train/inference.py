@@ -150,6 +150,7 @@ class Predictor:
             min_area=saved.get("min_area"),
             min_area_share=saved.get("min_area_share"),
             min_confidence=float(saved.get("min_confidence") or 0.0),
+            max_area_share=saved.get("max_area_share"),
         )
 
     @torch.inference_mode()
