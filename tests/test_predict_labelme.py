@@ -177,15 +177,6 @@ def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "best.pt", CLASS_NAMES)
 
 
-def test_confidence_comes_with_the_same_classes_as_predict(checkpoint_path: Path) -> None:
-    predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision="fp32")
-    image = np.random.default_rng(2).integers(0, 255, (29, 37, 3), dtype=np.uint8)
-    classes, confidence = predictor.predict_with_confidence(image)
-    assert np.array_equal(classes, predictor.predict(image))
-    assert confidence.shape == (29, 37) and confidence.dtype == np.float32
-    assert np.all((confidence >= 1 / len(CLASS_NAMES)) & (confidence <= 1))
-
-
 def predict_cli(checkpoint: Path, *arguments: str) -> object:
     options = ["--device", "cpu", "--precision", "fp32", "-q"]
     return CliRunner().invoke(main, ["predict", str(checkpoint), *arguments, *options])

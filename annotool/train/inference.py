@@ -159,15 +159,6 @@ class Predictor:
         return self._logits(image).argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
 
     @torch.inference_mode()
-    def predict_with_confidence(
-        self, image: NDArray[np.uint8]
-    ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
-        """Class ids ``(H, W)`` uint8 and the probability the model gives each pixel's
-        class, ``(H, W)`` float32 (its softmax maximum), for an ``(H, W, 3)`` RGB image."""
-        confidence, classes = self._logits(image).softmax(dim=1).max(dim=1)
-        return classes[0].to(torch.uint8).cpu().numpy(), confidence[0].cpu().numpy()
-
-    @torch.inference_mode()
     def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         """The probability of every class at every pixel, ``(C, H, W)`` float32 summing to
         1 over C, for an ``(H, W, 3)`` RGB uint8 image."""
