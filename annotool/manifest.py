@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotool.errors import ManifestError
@@ -67,11 +67,21 @@ def read_stamped(path: Path) -> tuple[bytes, FileStamp]:
     return data, stamp
 
 
-def restamp(path: Path, known: FileStamp | None) -> FileStamp:
+RACY_SECONDS = 2
+"""A file changed less than this before its stamp was written may have been changed
+again within the file system's time resolution (two seconds on FAT) without its time
+moving; such a stamp's time and size prove nothing (git's "racily clean" files)."""
+
+
+def restamp(path: Path, known: FileStamp | None, trusted_before_ns: int | None = None) -> FileStamp:
     """The stamp of ``path`` now: ``known`` with nothing read when path, size and
-    modification time are unchanged, else read and hashed. Raises OSError."""
+    modification time are unchanged and that time is before ``trusted_before_ns`` (see
+    :data:`RACY_SECONDS`), else read and hashed. Raises OSError."""
     absolute = os.path.abspath(path)
-    if known is not None and known.path == absolute:
+    trusted = known is not None and (
+        trusted_before_ns is None or known.mtime_ns < trusted_before_ns
+    )
+    if known is not None and trusted and known.path == absolute:
         status = os.stat(path)
         if (status.st_size, status.st_mtime_ns) == (known.size, known.mtime_ns):
             return known
@@ -120,6 +130,14 @@ class Manifest:
     settings: Mapping[str, object]
     """Everything the outputs depend on besides the files: JSON values, compared as such."""
     entries: tuple[ManifestEntry, ...]
+    written_ns: int | None = field(default=None, compare=False)
+    """When the manifest file was written (its modification time), when read from one."""
+
+    def trusted_before_ns(self) -> int | None:
+        """Stamps of files changed before this time can be trusted by size and time."""
+        if self.written_ns is None:
+            return None
+        return self.written_ns - RACY_SECONDS * 1_000_000_000
 
     def to_bytes(self) -> bytes:
         """The manifest file's bytes: the same facts always give the same bytes."""
@@ -151,7 +169,9 @@ def read_manifest(out_dir: Path) -> Manifest:
     path = Path(out_dir) / MANIFEST_FILE
     rerun = f"convert again with --overwrite instead of --update to replace {out_dir}"
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as stream:
+            written_ns = os.fstat(stream.fileno()).st_mtime_ns
+            raw = stream.read()
     except FileNotFoundError:
         raise ManifestError(
             f"{out_dir} has no {MANIFEST_FILE}, so it was not written by annotool convert "
@@ -172,6 +192,7 @@ def read_manifest(out_dir: Path) -> Manifest:
             version=str(document["annotool_version"]),
             settings=_mapping(document["settings"]),
             entries=tuple(ManifestEntry.from_dict(_mapping(e)) for e in document["files"]),
+            written_ns=written_ns,
         )
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ManifestError(f"{path} is damaged ({error}); {rerun}") from None

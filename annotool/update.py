@@ -125,8 +125,9 @@ def plan_update(
     """Sort ``files`` into those to convert and those to keep; list the stems removed.
 
     A file is kept when its JSON and its image file have the content the manifest
-    recorded (size and modification time unchanged, or the same SHA-256); an image that
-    is gone makes the file be converted again (which reports it).
+    recorded (size and modification time unchanged and older than the manifest, or the
+    same SHA-256); an image that is gone makes the file be converted again (which
+    reports it).
     """
     previous = manifest.by_stem()
     current = {path.stem for path in files}
@@ -134,11 +135,12 @@ def plan_update(
     reasons = settings_changes(manifest, settings)
     if reasons:
         return UpdatePlan(tuple(reasons), tuple(files), (), removed)
+    trusted_before = manifest.trusted_before_ns()
     convert: list[Path] = []
     keep: list[tuple[Path, ManifestEntry]] = []
     for path in files:
         entry = previous.get(path.stem)
-        refreshed = None if entry is None else _unchanged(path, entry)
+        refreshed = None if entry is None else _unchanged(path, entry, trusted_before)
         if refreshed is None:
             convert.append(path)
         else:
@@ -146,11 +148,17 @@ def plan_update(
     return UpdatePlan((), tuple(convert), tuple(keep), removed)
 
 
-def _unchanged(path: Path, entry: ManifestEntry) -> ManifestEntry | None:
+def _unchanged(
+    path: Path, entry: ManifestEntry, trusted_before_ns: int | None
+) -> ManifestEntry | None:
     """``entry`` with fresh stamps when ``path`` and its image hold what it recorded."""
     try:
-        json_stamp = restamp(path, entry.json)
-        image_stamp = None if entry.image is None else restamp(Path(entry.image.path), entry.image)
+        json_stamp = restamp(path, entry.json, trusted_before_ns)
+        image_stamp = (
+            None
+            if entry.image is None
+            else restamp(Path(entry.image.path), entry.image, trusted_before_ns)
+        )
     except OSError:
         return None
     image_changed = (

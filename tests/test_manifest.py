@@ -118,3 +118,24 @@ def test_the_manifest_is_json_with_one_file_per_line() -> None:
     document = json.loads(manifest.to_bytes())
     assert document["tool"] == "annotool convert"
     assert document["files"][0]["json"]["sha256"] == "a" * 64
+
+
+def test_restamp_reads_a_file_whose_stamp_is_racy(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_bytes(b"12345")
+    status = os.stat(path)
+    known = FileStamp(str(path), status.st_size, status.st_mtime_ns, "not read")
+    # Changed no earlier than RACY_SECONDS before the manifest: time and size prove nothing.
+    assert restamp(path, known, trusted_before_ns=status.st_mtime_ns).sha256 == (
+        hashlib.sha256(b"12345").hexdigest()
+    )
+    assert restamp(path, known, trusted_before_ns=status.st_mtime_ns + 1) is known
+
+
+def test_a_manifest_read_from_its_file_knows_when_it_was_written(tmp_path: Path) -> None:
+    (tmp_path / MANIFEST_FILE).write_bytes(MANIFEST.to_bytes())
+    written = os.stat(tmp_path / MANIFEST_FILE).st_mtime_ns
+    manifest = read_manifest(tmp_path)
+    assert manifest.written_ns == written
+    assert manifest.trusted_before_ns() == written - 2_000_000_000
+    assert MANIFEST.trusted_before_ns() is None

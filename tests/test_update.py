@@ -265,3 +265,16 @@ def test_a_killed_update_leaves_the_previous_dataset_whole(tmp_path: Path) -> No
     assert len(result.converted) == 240
     assert not [path for path in tmp_path.iterdir() if "annotool-tmp" in path.name]
     assert_same_as_fresh(annotations, out, tmp_path)
+
+
+def test_a_change_that_keeps_size_and_time_is_found_right_after_a_convert(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=2)
+    out = converted(annotations, tmp_path / "out")
+    path = annotations / "image000.json"
+    status = os.stat(path)
+    edit(annotations, "image000")  # same size
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))  # same time, as a coarse clock
+    assert os.stat(path).st_size == status.st_size
+    result = update(annotations, out)
+    assert (result.converted, result.kept) == (["image000"], 1)
+    assert_same_as_fresh(annotations, out, tmp_path)
