@@ -164,9 +164,9 @@ def output_folders(layout: VocLayout, options: ConvertOptions) -> list[Path]:
 
 def output_paths(layout: VocLayout, stem: str, options: ConvertOptions) -> list[Path]:
     """Every file :func:`write_example` writes for ``stem`` with ``options``."""
-    paths = [layout.jpeg_path(stem), layout.class_mask_path(stem)]
+    paths = [layout.jpeg_path(stem), layout.class_png_path(stem)]
     if options.objects:
-        paths.append(layout.object_mask_path(stem))
+        paths.append(layout.object_png_path(stem))
     if options.visualizations:
         paths.append(layout.class_viz_path(stem))
         if options.objects:
@@ -309,9 +309,9 @@ def write_example(
         )
 
     write_staged(layout.jpeg_path(stem), image.jpeg)
-    write_staged(layout.class_mask_path(stem), label_png_bytes(class_values))
+    write_staged(layout.class_png_path(stem), label_png_bytes(class_values))
     if object_label is not None:
-        write_staged(layout.object_mask_path(stem), label_png_bytes(object_label))
+        write_staged(layout.object_png_path(stem), label_png_bytes(object_label))
     if image.pixels is not None and options.visualizations:
         gray = grayscale(image.pixels)
         class_overlay = overlay_jpeg(class_values, gray, labels.class_names)
