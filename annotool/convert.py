@@ -162,20 +162,21 @@ def output_folders(layout: VocLayout, options: ConvertOptions) -> list[Path]:
     return folders
 
 
-def output_paths(layout: VocLayout, stem: str, options: ConvertOptions) -> list[Path]:
-    """Every file :func:`write_example` writes for ``stem`` with ``options``."""
-    paths = [layout.jpeg_path(stem), layout.class_png_path(stem)]
+def output_files(layout: VocLayout, options: ConvertOptions) -> list[tuple[Path, str]]:
+    """``(folder, suffix)`` of every file :func:`write_example` writes for an image with
+    ``options``: the image ``stem`` gets ``folder / f"{stem}{suffix}"``."""
+    names = [layout.jpeg_path(""), layout.class_png_path("")]
     if options.objects:
-        paths.append(layout.object_png_path(stem))
+        names.append(layout.object_png_path(""))
     if options.visualizations:
-        paths.append(layout.class_viz_path(stem))
+        names.append(layout.class_viz_path(""))
         if options.objects:
-            paths.append(layout.object_viz_path(stem))
+            names.append(layout.object_viz_path(""))
     if options.npy:
-        paths.append(layout.class_npy_path(stem))
+        names.append(layout.class_npy_path(""))
         if options.objects:
-            paths.append(layout.object_npy_path(stem))
-    return paths
+            names.append(layout.object_npy_path(""))
+    return [(name.parent, name.name) for name in names]
 
 
 def write_examples(

@@ -33,7 +33,7 @@ from annotool.convert import (
     convert_dataset,
     convert_settings,
     dataset_result,
-    output_paths,
+    output_files,
     start_dataset,
     write_examples,
     write_manifest,
@@ -244,23 +244,36 @@ def _link_kept(
 ) -> tuple[list[ManifestEntry], list[Path]]:
     """Put the previous outputs of ``keep`` into ``new``; return the entries kept and the
     JSON files whose outputs were not all there (deleted by hand: converted again)."""
+    # Plain strings: building Path objects would cost more than the links themselves.
+    folders = [
+        (str(old_folder), str(new_folder), suffix)
+        for (old_folder, suffix), (new_folder, _) in zip(
+            output_files(old, options), output_files(new, options), strict=True
+        )
+    ]
     kept: list[ManifestEntry] = []
     missing: list[Path] = []
     for path, entry in keep:
-        targets = output_paths(new, entry.stem, options)
+        pairs = [
+            (
+                os.path.join(old_folder, entry.stem + suffix),
+                os.path.join(new_folder, entry.stem + suffix),
+            )
+            for old_folder, new_folder, suffix in folders
+        ]
         try:
-            for source, target in zip(output_paths(old, entry.stem, options), targets, strict=True):
+            for source, target in pairs:
                 _link_or_copy(source, target)
         except FileNotFoundError:
-            for target in targets:
-                target.unlink(missing_ok=True)
+            for _, target in pairs:
+                Path(target).unlink(missing_ok=True)
             missing.append(path)
             continue
         kept.append(entry)
     return kept, missing
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
     """Hard-link ``source`` as ``target``, or copy it where the file system cannot link."""
     try:
         os.link(source, target)
