@@ -316,8 +316,8 @@ def _stale_split_warnings(layout: VocLayout, stems: set[str], out_dir: Path) -> 
             warnings.append(
                 Problem(
                     out_dir / path.relative_to(layout.root),
-                    f"lists {len(gone)} images the dataset no longer has ({_few(gone)}); run "
-                    "'annotool split' again with --overwrite",
+                    f"lists {_images(len(gone))} the dataset no longer has ({_few(gone)}); "
+                    f"run 'annotool split {out_dir} --overwrite' to split again",
                     severity="warning",
                 )
             )
@@ -326,12 +326,16 @@ def _stale_split_warnings(layout: VocLayout, stems: set[str], out_dir: Path) -> 
         warnings.append(
             Problem(
                 out_dir / layout.image_sets_dir.relative_to(layout.root),
-                f"{len(unlisted)} images are in no split list ({_few(unlisted)}); run "
-                "'annotool split' again with --overwrite",
+                f"{_images(len(unlisted))} in no split list ({_few(unlisted)}); "
+                f"run 'annotool split {out_dir} --overwrite' to split again",
                 severity="warning",
             )
         )
     return warnings
+
+
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
 
 
 def _few(stems: Sequence[str], shown: int = 3) -> str:

@@ -157,9 +157,9 @@ def test_split_lists_are_kept_and_a_stale_one_is_named(tmp_path: Path) -> None:
     assert (splits / "val.txt").read_text() == "image002\n"
     messages = [str(problem) for problem in result.warnings]
     assert any(
-        "val.txt" in m and "1 images the dataset no longer has (image002)" in m for m in messages
+        "val.txt" in m and "1 image the dataset no longer has (image002)" in m for m in messages
     )
-    assert any("1 images are in no split list (new)" in m for m in messages)
+    assert any("1 image in no split list (new)" in m for m in messages)
 
 
 def test_a_folder_without_manifest_is_refused_and_left_alone(tmp_path: Path) -> None:
