@@ -6,8 +6,10 @@ of its image file (none for an image embedded in the JSON), its pixel counts and
 (so a summary needs no file read again), and for the whole run annotool's version and
 the settings every output depends on (class names, output options, label map).
 
-The bytes depend only on those facts: no time of the run, no host, entries sorted by
-stem, so an updated dataset's manifest equals the one a fresh convert writes. Size and
+The bytes depend only on those facts: no time of the run, no host, one line per file in
+the order of the inputs (sorted paths), so an updated dataset's manifest equals the one
+a fresh convert writes. It is written a line at a time as files are converted, so a
+convert's memory does not grow with the number of files. Size and
 modification time let an update skip reading a file that did not change (as make and
 git do); the hash decides when they differ, so a file touched but not changed is kept.
 """
@@ -15,13 +17,16 @@ git do); the hash decides when they differ, so a file touched but not changed is
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from annotool.errors import ManifestError
+from annotool.fileio import naming_path
 
 MANIFEST_FILE = "annotool-manifest.json"
 """The manifest's name inside a dataset written by ``annotool convert``."""
@@ -140,24 +145,57 @@ class Manifest:
         return self.written_ns - RACY_SECONDS * 1_000_000_000
 
     def to_bytes(self) -> bytes:
-        """The manifest file's bytes: the same facts always give the same bytes."""
-        head = {
-            "tool": TOOL,
-            "format": FORMAT,
-            "annotool_version": self.version,
-            "settings": self.settings,
-        }
-        # One line per file: readable, and diffs of two manifests show the files changed.
-        lines = [
-            json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False)
-            for entry in sorted(self.entries, key=lambda entry: entry.stem)
-        ]
-        text = json.dumps(head, sort_keys=True, ensure_ascii=False)[:-1]
-        text += ', "files": [\n' + ",\n".join(lines) + "\n]}\n"
-        return text.encode("utf-8")
+        """The manifest file's bytes, entries in their order (see :class:`ManifestWriter`)."""
+        stream = io.BytesIO()
+        with ManifestWriter(stream, self.version, self.settings) as writer:
+            for entry in self.entries:
+                writer.write(entry)
+        return stream.getvalue()
 
     def by_stem(self) -> dict[str, ManifestEntry]:
         return {entry.stem: entry for entry in self.entries}
+
+
+class ManifestWriter:
+    """Writes a manifest to a binary stream one entry at a time; used as a context
+    manager, which writes the end. The same facts in the same order give the same bytes:
+    a header line, one line per file (readable, and a diff of two manifests shows the
+    files that changed), a closing line."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        version: str,
+        settings: Mapping[str, object],
+        path: Path | None = None,
+    ) -> None:
+        """``path``: the file ``stream`` writes, named by the OSError a failed write raises."""
+        self._stream = stream
+        self._path = path
+        head = {"tool": TOOL, "format": FORMAT, "annotool_version": version, "settings": settings}
+        # The header object, left open for the list of files.
+        self._head = json.dumps(head, sort_keys=True, ensure_ascii=False)[:-1] + ', "files": ['
+        self._entries = 0
+
+    def __enter__(self) -> ManifestWriter:
+        self._write(f"{self._head}\n".encode())
+        return self
+
+    def write(self, entry: ManifestEntry) -> None:
+        line = json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False)
+        self._write((",\n" if self._entries else "").encode() + line.encode("utf-8"))
+        self._entries += 1
+
+    def __exit__(self, *error: object) -> None:
+        if error[0] is None:
+            self._write(b"\n]}\n")
+
+    def _write(self, data: bytes) -> None:
+        if self._path is None:
+            self._stream.write(data)
+            return
+        with naming_path(self._path):
+            self._stream.write(data)
 
 
 def read_manifest(out_dir: Path) -> Manifest:

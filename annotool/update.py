@@ -30,13 +30,14 @@ from annotool.check import AnnotationInputs, find_annotation_files
 from annotool.convert import (
     ConvertOptions,
     ConvertResult,
+    DatasetTally,
     convert_dataset,
     convert_settings,
     dataset_result,
+    manifest_writer,
     output_files,
     start_dataset,
     write_examples,
-    write_manifest,
 )
 from annotool.errors import DatasetError, Problem
 from annotool.fileio import is_nonempty_dir, read_utf8, staged_dir
@@ -208,6 +209,7 @@ def update_dataset(
     settings = convert_settings(labels, options, label_map)
     plan = plan_update(found.files, read_manifest(out_dir), settings)
     advance = progress or no_progress
+    tally = DatasetTally.empty(labels)
     with staged_dir(out_dir, overwrite=True) as staging:
         layout = VocLayout(staging)
         start_dataset(layout, labels, options)
@@ -215,21 +217,28 @@ def update_dataset(
         advance(len(kept))
         _carry_over(out_dir, staging)
         to_convert = sorted((*plan.convert, *outputs_missing))
-        summary, written = write_examples(
+        written: dict[str, ManifestEntry] = {}
+        summary = write_examples(
             layout,
             to_convert,
             labels,
             options,
+            lambda entry: written.__setitem__(entry.stem, entry),
             skip_invalid=skip_invalid,
             workers=workers if len(to_convert) >= FILES_PER_WORKER_STARTED * workers else 1,
             progress=progress,
             label_map=label_map,
             require_written=not kept,
         )
-        entries = [*kept, *written]
-        write_manifest(layout, settings, entries)
-        stale = _stale_split_warnings(layout, {entry.stem for entry in entries}, out_dir)
-    result = dataset_result(out_dir, labels, summary, entries, [*found.warnings, *stale])
+        # In the order of the inputs, as a fresh convert writes them.
+        with manifest_writer(layout, settings) as manifest:
+            for path in found.files:
+                entry = kept.get(path.stem) or written.get(path.stem)
+                if entry is not None:
+                    manifest.write(entry)
+                    tally.add(entry)
+        stale = _stale_split_warnings(layout, {*kept, *written}, out_dir)
+    result = dataset_result(out_dir, labels, summary, tally, [*found.warnings, *stale])
     result.kept = len(kept)
     result.removed = list(plan.removed)
     result.redo_reasons = list(plan.redo_reasons)
@@ -241,9 +250,10 @@ def _link_kept(
     new: VocLayout,
     keep: Sequence[tuple[Path, ManifestEntry]],
     options: ConvertOptions,
-) -> tuple[list[ManifestEntry], list[Path]]:
-    """Put the previous outputs of ``keep`` into ``new``; return the entries kept and the
-    JSON files whose outputs were not all there (deleted by hand: converted again)."""
+) -> tuple[dict[str, ManifestEntry], list[Path]]:
+    """Put the previous outputs of ``keep`` into ``new``; return the entries kept by stem
+    and the JSON files whose outputs were not all there (deleted by hand: converted
+    again)."""
     # Plain strings: building Path objects would cost more than the links themselves.
     folders = [
         (str(old_folder), str(new_folder), suffix)
@@ -251,7 +261,7 @@ def _link_kept(
             output_files(old, options), output_files(new, options), strict=True
         )
     ]
-    kept: list[ManifestEntry] = []
+    kept: dict[str, ManifestEntry] = {}
     missing: list[Path] = []
     for path, entry in keep:
         pairs = [
@@ -269,7 +279,7 @@ def _link_kept(
                 Path(target).unlink(missing_ok=True)
             missing.append(path)
             continue
-        kept.append(entry)
+        kept[entry.stem] = entry
     return kept, missing
 
 

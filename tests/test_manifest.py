@@ -15,6 +15,7 @@ from annotool.manifest import (
     FileStamp,
     Manifest,
     ManifestEntry,
+    ManifestWriter,
     read_manifest,
     read_stamped,
     restamp,
@@ -72,11 +73,24 @@ def test_restamp_of_a_missing_file_raises_os_error(tmp_path: Path) -> None:
         restamp(tmp_path / "gone.json", None)
 
 
-def test_manifest_bytes_do_not_depend_on_entry_order() -> None:
-    first = Manifest("0.1.0", {"npy": False}, (entry("b"), entry("a", image=False)))
-    second = Manifest("0.1.0", {"npy": False}, (entry("a", image=False), entry("b")))
-    assert first.to_bytes() == second.to_bytes()
-    assert first.to_bytes().count(b"\n") == 4  # header, one line per file, closing
+def test_manifest_bytes_keep_the_entries_in_order_one_line_each() -> None:
+    manifest = Manifest("0.1.0", {"npy": False}, (entry("b"), entry("a", image=False)))
+    lines = manifest.to_bytes().decode().splitlines()
+    assert len(lines) == 4  # header, one line per file, closing
+    assert '"stem": "b"' in lines[1] and '"stem": "a"' in lines[2]
+    assert manifest.to_bytes() == Manifest("0.1.0", {"npy": False}, manifest.entries).to_bytes()
+
+
+def test_a_manifest_written_an_entry_at_a_time_is_the_same(tmp_path: Path) -> None:
+    manifest = Manifest("0.1.0", {"npy": False}, (entry("a"), entry("b")))
+    with (
+        (tmp_path / MANIFEST_FILE).open("wb") as stream,
+        ManifestWriter(stream, "0.1.0", {"npy": False}) as writer,
+    ):
+        for each in manifest.entries:
+            writer.write(each)
+    assert (tmp_path / MANIFEST_FILE).read_bytes() == manifest.to_bytes()
+    assert read_manifest(tmp_path) == manifest
 
 
 def test_manifest_round_trips(tmp_path: Path) -> None:
