@@ -83,6 +83,7 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
     "--dataset",
     "dataset_dir",
     type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
     help="A converted dataset whose split files say which photos are in train, val and "
     "test: duplicate pairs across them are leaks.",
 )
@@ -94,7 +95,13 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
     help="Also write copies of the labelme files with findings here: flagged shapes, "
     "missing objects as '?<class>' shapes. The originals are never modified.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the folds and the models: same photos and seed, same folds.",
+)
 @click.option(
     "--image-size",
     default="auto",
