@@ -148,8 +148,8 @@ def review_command(
     invalid files are reported and left out) is scored by a model trained on the other
     folds, never on it. Shapes the model gives to another class (wrong_label), calls
     background (spurious) or outlines differently (boundary), and objects it sees that
-    no shape covers (missing), are ranked by one score in 0..1. Writes REVIEW_DIR/
-    review.json and index.html (open it in a browser). Needs the train extra.
+    no shape covers (missing), are ranked by one score in 0..1. Writes review.json and
+    index.html (open it in a browser) into REVIEW_DIR. Needs the train extra.
     """
     labels = load_labels_option(labels_spec)
     label_map = load_map_option(map_specs)
