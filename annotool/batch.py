@@ -60,6 +60,7 @@ def write_valid_files(
     workers: int = 1,
     progress: ProgressCallback | None = None,
     label_map: LabelMap | None = None,
+    require_written: bool = True,
 ) -> BatchSummary:
     """Check every file of ``files`` and ``write`` each valid one; see the module docstring.
 
@@ -68,7 +69,8 @@ def write_valid_files(
     action in messages ("convert", "export"). Files are read through ``label_map``.
     Raises LabelMapError, before reading any file, when ``label_map`` maps to a class
     that is not in ``labels``; InvalidInputError listing every problem when a file is
-    invalid and ``skip_invalid`` is false, or when no file is valid.
+    invalid and ``skip_invalid`` is false, or when no file is valid and
+    ``require_written`` (an update that keeps other files may write none).
     """
     if label_map is not None:
         label_map.require_classes(labels)
@@ -93,7 +95,7 @@ def write_valid_files(
             f"{len(summary.skipped)} of {len(files)} annotation files are invalid; nothing "
             f"was written (fix them, or pass --skip-invalid to {verb} the valid ones):",
         )
-    if not summary.written:
+    if not summary.written and require_written:
         raise InvalidInputError(problems, "no annotation file is valid; nothing was written:")
     return summary
 
@@ -116,7 +118,8 @@ def _check_and_write(
     write: Callable[[Annotation], Written],
     label_map: LabelMap | None,
 ) -> _FileOutcome[Written]:
-    annotation, check = read_checked(path, labels, label_map)
+    # The writer needs the whole image: read it once, for the checks and the writing.
+    annotation, check = read_checked(path, labels, label_map, keep_image=True)
     if annotation is None or not check.ok:
         if _invalid_seen is not None:
             _invalid_seen.set()

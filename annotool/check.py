@@ -164,11 +164,15 @@ class CheckReport:
 
 
 def read_checked(
-    path: Path, labels: LabelSet | None, label_map: LabelMap | None = None
+    path: Path,
+    labels: LabelSet | None,
+    label_map: LabelMap | None = None,
+    keep_image: bool = False,
 ) -> tuple[Annotation | None, FileCheck]:
     """Read and check one annotation file: JSON, shapes, labels (after ``label_map``),
-    image, and a warning for each shape that lies outside the image."""
-    annotation, problems = read_annotation(path, labels, label_map)
+    image, and a warning for each shape that lies outside the image. ``keep_image``: see
+    :func:`annotool.labelme.read_annotation`."""
+    annotation, problems = read_annotation(path, labels, label_map, keep_image)
     if annotation is None:
         return None, FileCheck(path=path, problems=tuple(problems), labels_used=frozenset())
     problems += shapes_outside_image(annotation)

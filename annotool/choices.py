@@ -14,7 +14,8 @@ from dataclasses import dataclass
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 """``auto``: CUDA when a GPU is visible, else the CPU (``cuda:N`` is accepted too)."""
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
-"""``auto``: bf16 on GPUs that support it (fp16 on older ones) and on CPUs with AMX, else fp32."""
+"""``auto``: the faster of fp32 and bf16 (fp16 on GPUs without bf16), measured (see
+``annotool.train.precision``)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -9,25 +9,29 @@ every file is reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
-from annotool.batch import write_valid_files
-from annotool.check import AnnotationInputs, FileCheck, find_annotation_files
+from annotool import __version__
+from annotool.batch import BatchSummary, write_valid_files
+from annotool.check import AnnotationInputs, FileCheck, find_annotation_files, unused_classes
 from annotool.errors import AnnotationError, AnnotoolError, Problem
 from annotool.fileio import staged_dir, write_staged
 from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
+from annotool.manifest import MANIFEST_FILE, FileStamp, Manifest, ManifestEntry
 from annotool.progress import ProgressCallback
-from annotool.rasterize import rasterize
+from annotool.rasterize import class_ids_npy, rasterize_values
 from annotool.tables import text_table
 from annotool.visualize import grayscale, overlay_jpeg
-from annotool.voc import VocLayout, label_png_bytes, mask_values, npy_bytes
+from annotool.voc import VocLayout, class_names_bytes, label_png_bytes, npy_bytes
 from annotool.voc import jpeg_bytes as encode_jpeg
 
 JPEG_QUALITY = 95
@@ -44,22 +48,39 @@ class ConvertOptions:
 
 @dataclass
 class ConvertResult:
-    """The summary of a conversion."""
+    """The summary of a conversion (or of an update, see :mod:`annotool.update`)."""
 
     out_dir: Path
     class_names: tuple[str, ...]
     converted: list[str]
     skipped: list[FileCheck]
     class_pixels: NDArray[np.int64]
-    """``(num_classes,)`` pixels of each class over all converted images."""
+    """``(num_classes,)`` pixels of each class over all images of the dataset."""
     ignore_pixels: int
     unused_classes: list[str] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
-    """What the inputs held that was not read (see find_annotation_files)."""
+    """What the inputs held that was not read (see find_annotation_files), and for an
+    update the split lists it made stale."""
+    kept: int = 0
+    """Images an update kept from the previous run (0 for a full convert)."""
+    removed: list[str] = field(default_factory=list)
+    """Stems whose outputs an update removed because their annotation is gone."""
+    redo_reasons: list[str] = field(default_factory=list)
+    """Why an update converted everything again (empty when it reused what it could)."""
 
     @property
     def total_pixels(self) -> int:
         return int(self.class_pixels.sum()) + self.ignore_pixels
+
+
+@dataclass(frozen=True)
+class ExampleRecord:
+    """What writing one example tells the manifest: its pixel counts and its inputs."""
+
+    pixels: NDArray[np.int64]
+    """``(num_classes + 1,)``: index 0 counts ignored pixels."""
+    json: FileStamp
+    image: FileStamp | None
 
 
 def convert_dataset(
@@ -81,46 +102,52 @@ def convert_dataset(
     find_annotation_files (see there for ``recursive``). Labels are read through
     ``label_map`` (see :mod:`annotool.labelmap`). Raises InvalidInputError
     listing every problem when any file is invalid and ``skip_invalid`` is false; in
-    that case ``out_dir`` is left untouched.
+    that case ``out_dir`` is left untouched. The dataset holds a manifest
+    (:mod:`annotool.manifest`) that ``convert --update`` reads.
     """
     found = find_annotation_files(inputs, recursive)
     out_dir = Path(out_dir)
-    # Index 0 counts ignored pixels, index i + 1 class i; kept small so memory does not
-    # grow per file.
-    pixels = np.zeros(labels.num_classes + 1, dtype=np.int64)
-
-    def add_pixels(_check: FileCheck, class_pixels: NDArray[np.int64]) -> None:
-        pixels[:] += class_pixels
-
     with staged_dir(out_dir, overwrite) as staging:
         layout = VocLayout(staging)
-        _make_folders(layout, options)
-        layout.write_class_names(labels.class_names)
-        write = partial(write_example, layout=layout, labels=labels, options=options)
-        summary = write_valid_files(
+        start_dataset(layout, labels, options)
+        summary, entries = write_examples(
+            layout,
             found.files,
             labels,
-            write,
-            add_pixels,
-            verb="convert",
+            options,
             skip_invalid=skip_invalid,
             workers=workers,
             progress=progress,
             label_map=label_map,
         )
-    return ConvertResult(
-        out_dir=out_dir,
-        class_names=labels.class_names,
-        converted=summary.written,
-        skipped=summary.skipped,
-        class_pixels=pixels[1:],
-        ignore_pixels=int(pixels[0]),
-        unused_classes=summary.unused_classes(labels),
-        warnings=list(found.warnings),
-    )
+        write_manifest(layout, convert_settings(labels, options, label_map), entries)
+    return dataset_result(out_dir, labels, summary, entries, list(found.warnings))
 
 
-def _make_folders(layout: VocLayout, options: ConvertOptions) -> None:
+def convert_settings(
+    labels: LabelSet, options: ConvertOptions, label_map: LabelMap | None = None
+) -> dict[str, object]:
+    """Everything a dataset's outputs depend on besides the files, as the manifest keeps it
+    (the label map by its fingerprint: None without a map)."""
+    return {
+        "class_names": list(labels.class_names),
+        "objects": options.objects,
+        "visualizations": options.visualizations,
+        "npy": options.npy,
+        "label_map": None if label_map is None else label_map.fingerprint(),
+    }
+
+
+def start_dataset(layout: VocLayout, labels: LabelSet, options: ConvertOptions) -> None:
+    """Create the dataset's folders for ``options`` and its ``class_names.txt`` (in a
+    staging folder: renamed into place with the rest, no file of its own to sync)."""
+    for folder in output_folders(layout, options):
+        folder.mkdir(parents=True)
+    write_staged(layout.class_names_path, class_names_bytes(labels.class_names))
+
+
+def output_folders(layout: VocLayout, options: ConvertOptions) -> list[Path]:
+    """The folders of ``layout`` that a convert with ``options`` writes into."""
     folders = [layout.images_dir, layout.class_dir]
     if options.objects:
         folders.append(layout.object_dir)
@@ -132,8 +159,103 @@ def _make_folders(layout: VocLayout, options: ConvertOptions) -> None:
         folders.append(layout.class_npy_dir)
         if options.objects:
             folders.append(layout.object_npy_dir)
-    for folder in folders:
-        folder.mkdir(parents=True)
+    return folders
+
+
+def output_paths(layout: VocLayout, stem: str, options: ConvertOptions) -> list[Path]:
+    """Every file :func:`write_example` writes for ``stem`` with ``options``."""
+    paths = [layout.jpeg_path(stem), layout.class_mask_path(stem)]
+    if options.objects:
+        paths.append(layout.object_mask_path(stem))
+    if options.visualizations:
+        paths.append(layout.class_viz_path(stem))
+        if options.objects:
+            paths.append(layout.object_viz_path(stem))
+    if options.npy:
+        paths.append(layout.class_npy_path(stem))
+        if options.objects:
+            paths.append(layout.object_npy_path(stem))
+    return paths
+
+
+def write_examples(
+    layout: VocLayout,
+    files: Sequence[Path],
+    labels: LabelSet,
+    options: ConvertOptions,
+    *,
+    skip_invalid: bool = False,
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+    label_map: LabelMap | None = None,
+    require_written: bool = True,
+) -> tuple[BatchSummary, list[ManifestEntry]]:
+    """Check ``files`` and write each valid one's outputs into ``layout`` (see
+    :func:`annotool.batch.write_valid_files`); return the summary and each file's
+    manifest entry, in file order."""
+    entries: list[ManifestEntry] = []
+
+    def add_entry(check: FileCheck, record: ExampleRecord) -> None:
+        entries.append(
+            ManifestEntry(
+                stem=check.path.stem,
+                json=record.json,
+                image=record.image,
+                pixels=tuple(int(count) for count in record.pixels),
+                labels_used=tuple(sorted(check.labels_used)),
+            )
+        )
+
+    write = partial(write_example, layout=layout, labels=labels, options=options)
+    summary = write_valid_files(
+        files,
+        labels,
+        write,
+        add_entry,
+        verb="convert",
+        skip_invalid=skip_invalid,
+        workers=workers,
+        progress=progress,
+        label_map=label_map,
+        require_written=require_written,
+    )
+    return summary, entries
+
+
+def write_manifest(
+    layout: VocLayout, settings: dict[str, object], entries: Sequence[ManifestEntry]
+) -> None:
+    """Write the dataset's manifest: annotool's version, the settings (see
+    :func:`convert_settings`), one entry per image."""
+    manifest = Manifest(__version__, settings, tuple(entries))
+    write_staged(layout.root / MANIFEST_FILE, manifest.to_bytes())
+
+
+def dataset_result(
+    out_dir: Path,
+    labels: LabelSet,
+    summary: BatchSummary,
+    entries: Sequence[ManifestEntry],
+    warnings: list[Problem],
+) -> ConvertResult:
+    """The summary of the dataset whose images have ``entries`` (what a convert wrote, or
+    an update kept and wrote): pixel counts and unused classes over all of them."""
+    # Index 0 counts ignored pixels, index i + 1 class i.
+    pixels = np.zeros(labels.num_classes + 1, dtype=np.int64)
+    used: set[str] = set()
+    for entry in entries:
+        pixels += np.asarray(entry.pixels, dtype=np.int64)
+        used.update(entry.labels_used)
+    return ConvertResult(
+        out_dir=out_dir,
+        class_names=labels.class_names,
+        converted=summary.written,
+        skipped=summary.skipped,
+        class_pixels=pixels[1:],
+        ignore_pixels=int(pixels[0]),
+        unused_classes=unused_classes(labels, used),
+        warnings=warnings,
+    )
 
 
 @dataclass(frozen=True)
@@ -169,39 +291,42 @@ def dataset_image(annotation: Annotation, need_pixels: bool = False) -> DatasetI
 
 def write_example(
     annotation: Annotation, layout: VocLayout, labels: LabelSet, options: ConvertOptions
-) -> NDArray[np.int64]:
-    """Write one annotated image's outputs into ``layout``; return its class pixel counts.
-
-    The counts are ``(num_classes + 1,)``: index 0 counts ignored pixels.
-    """
+) -> ExampleRecord:
+    """Write one annotated image's outputs into ``layout``; return its pixel counts and the
+    stamps of its inputs for the manifest (read by ``read_annotation`` with
+    ``keep_image``, as :func:`annotool.batch.write_valid_files` does)."""
     stem = annotation.path.stem
+    if annotation.json_stamp is None:
+        raise AnnotationError(f"{annotation.path} was not read from a file")
     image = dataset_image(annotation, need_pixels=options.visualizations)
-    pixels, height, width = image.pixels, image.height, image.width
-    class_label, object_label = rasterize(annotation.shapes, height, width, labels)
-    if options.objects and int(object_label.max(initial=0)) >= IGNORE_ID:
+    class_values, object_label = rasterize_values(
+        annotation.shapes, image.height, image.width, labels, objects=options.objects
+    )
+    if object_label is not None and int(object_label.max(initial=0)) >= IGNORE_ID:
         raise AnnotationError(
             f"{annotation.path} has {int(object_label.max())} instances, but instance masks "
             f"hold ids up to {IGNORE_ID - 1}; pass --no-objects to write class masks only"
         )
 
     write_staged(layout.jpeg_path(stem), image.jpeg)
-    class_values = mask_values(class_label)
     write_staged(layout.class_mask_path(stem), label_png_bytes(class_values))
-    if options.objects:
+    if object_label is not None:
         write_staged(layout.object_mask_path(stem), label_png_bytes(object_label))
-    if pixels is not None and options.visualizations:
-        gray = grayscale(pixels)
+    if image.pixels is not None and options.visualizations:
+        gray = grayscale(image.pixels)
         class_overlay = overlay_jpeg(class_values, gray, labels.class_names)
         write_staged(layout.class_viz_path(stem), class_overlay)
-        if options.objects:
+        if object_label is not None:
             names = [str(instance) for instance in range(int(object_label.max()) + 1)]
             write_staged(layout.object_viz_path(stem), overlay_jpeg(object_label, gray, names))
     if options.npy:
-        write_staged(layout.class_npy_path(stem), npy_bytes(class_label))
-        if options.objects:
-            write_staged(layout.object_npy_path(stem), npy_bytes(object_label))
-    counts = np.bincount(class_values.ravel(), minlength=IGNORE_ID + 1)
-    return np.concatenate(([counts[IGNORE_ID]], counts[: labels.num_classes])).astype(np.int64)
+        write_staged(layout.class_npy_path(stem), npy_bytes(class_ids_npy(class_values)))
+        if object_label is not None:
+            write_staged(layout.object_npy_path(stem), npy_bytes(object_label.astype(np.int32)))
+    # Pillow's histogram counts the 256 values several times faster than np.bincount.
+    counts = Image.fromarray(class_values).histogram()
+    pixels = np.array([counts[IGNORE_ID], *counts[: labels.num_classes]], dtype=np.int64)
+    return ExampleRecord(pixels=pixels, json=annotation.json_stamp, image=annotation.image_stamp)
 
 
 def _image_size(annotation: Annotation) -> tuple[int, int]:

@@ -33,8 +33,16 @@ class DatasetError(AnnotoolError):
     """A dataset directory on disk is missing something or is inconsistent."""
 
 
+class ForeignFormatError(AnnotoolError):
+    """A COCO or YOLO dataset to import into labelme is malformed or inconsistent."""
+
+
 class OutputExistsError(AnnotoolError):
     """An output would overwrite existing files and overwriting was not asked for."""
+
+
+class ManifestError(AnnotoolError):
+    """``convert --update`` cannot reuse a dataset: no manifest, or one it cannot read."""
 
 
 class SplitError(AnnotoolError):
@@ -70,6 +78,10 @@ class DeviceError(AnnotoolError):
 
 class PredictInputError(AnnotoolError):
     """An input image for prediction is missing or unreadable."""
+
+
+class ReviewError(AnnotoolError):
+    """A review cannot run as asked (too few photos for its folds, clashing outputs)."""
 
 
 class EncoderWeightsError(AnnotoolError):

@@ -35,6 +35,7 @@ from annotool.images import (
 from annotool.images import copyable_jpeg as copyable_source_jpeg
 from annotool.labelmap import LabelMap
 from annotool.labels import LabelSet
+from annotool.manifest import FileStamp, read_stamped
 
 SHAPE_TYPES: dict[str, int] = {
     "polygon": 3,
@@ -61,6 +62,9 @@ EXACT_POINT_COUNTS: dict[str, int] = {
 MAX_COORDINATE = 100_000.0
 """Largest ``|x|`` or ``|y|`` accepted. labelme keeps points on the image; far beyond it
 Pillow misdraws shapes (integer overflow) or, for circles, never finishes drawing."""
+
+_JSON_NUMBERS = (int, float)
+"""The exact types of JSON numbers as ``json`` parses them (``bool`` is a type of its own)."""
 
 _ProblemFactory = Callable[[str], Problem]
 """Makes a Problem located at the shape being parsed."""
@@ -98,7 +102,9 @@ class Annotation:
     absent); ``image_size`` is the ``(height, width)`` of the image itself in the frame
     the annotator saw, when read_annotation could read its header (None otherwise).
     ``labels_in_file`` is every text label of the file's shapes as written, before the
-    label map, valid shapes, invalid ones and dropped ones alike.
+    label map, valid shapes, invalid ones and dropped ones alike. ``json_stamp`` is the
+    stamp of the JSON as read; ``image`` the image file's bytes and ``image_stamp`` their
+    stamp when read_annotation was asked to keep them (see ``keep_image``).
     """
 
     path: Path
@@ -109,27 +115,38 @@ class Annotation:
     image_data: str | None
     image_size: tuple[int, int] | None = None
     labels_in_file: frozenset[str] = frozenset()
+    json_stamp: FileStamp | None = None
+    image: ImageSource | None = None
+    image_stamp: FileStamp | None = None
 
     def image_source(self) -> ImageSource:
-        """Where the image comes from (see :func:`annotool.images.labelme_image_source`)."""
+        """Where the image comes from (see :func:`annotool.images.labelme_image_source`):
+        its bytes in memory when they were kept."""
+        if self.image is not None:
+            return self.image
         return labelme_image_source(self.path, self.image_path, self.image_data)
 
 
 def read_annotation(
-    json_path: Path, labels: LabelSet | None = None, label_map: LabelMap | None = None
+    json_path: Path,
+    labels: LabelSet | None = None,
+    label_map: LabelMap | None = None,
+    keep_image: bool = False,
 ) -> tuple[Annotation | None, list[Problem]]:
     """Parse and check one labelme file, collecting every problem instead of raising.
 
     Checks the JSON itself, every shape (type, points, group id, mask data, and the
     label against ``labels`` when given) and the image (present, readable, its size
-    equal to ``imageHeight``/``imageWidth``). Only the image header is read.
-    ``label_map`` renames each label before it is checked; a shape it drops is skipped
-    unchecked, as if it had never been drawn (shape indexes stay those of the file).
+    equal to ``imageHeight``/``imageWidth``). Only the image header is read, unless
+    ``keep_image``: then the image file is read whole, once, and kept in the annotation
+    for whoever writes it (convert, export). ``label_map`` renames each label before it
+    is checked; a shape it drops is skipped unchecked, as if it had never been drawn
+    (shape indexes stay those of the file).
     Returns the annotation (None when the file is unusable as a whole; otherwise it
     holds the shapes that are valid) and the problems found.
     """
     json_path = Path(json_path)
-    document = read_labelme_json(json_path)
+    document, json_stamp = _read_document(json_path)
     if isinstance(document, Problem):
         return None, [document]
     raw_shapes = cast(list[object], document["shapes"])  # read_labelme_json checked it
@@ -152,11 +169,32 @@ def read_annotation(
         image_path=image_path,
         image_data=image_data,
         labels_in_file=labels_written(raw_shapes),
+        json_stamp=json_stamp,
     )
+    if keep_image:
+        annotation = _with_image_read(annotation)
     image_size = _check_image(annotation, problems)
     if image_size is not None:
         annotation = dataclasses.replace(annotation, image_size=image_size)
     return annotation, problems
+
+
+def _with_image_read(annotation: Annotation) -> Annotation:
+    """``annotation`` holding its image file's bytes and their stamp (read once: header
+    checks and writers use these bytes). An image embedded in the JSON, or one that
+    cannot be found or read, is left to :func:`_check_image` to use or report."""
+    try:
+        source = annotation.image_source()
+    except AnnotationError:
+        return annotation
+    if isinstance(source.data, bytes):
+        return annotation
+    try:
+        data, stamp = read_stamped(source.data)
+    except OSError:
+        return annotation  # _check_image reads it from its path and says what is wrong
+    image = ImageSource(data, source.name, source.oriented)
+    return dataclasses.replace(annotation, image=image, image_stamp=stamp)
 
 
 def load_image(annotation: Annotation) -> DecodedImage:
@@ -189,10 +227,19 @@ def copyable_jpeg_bytes(annotation: Annotation) -> bytes | None:
 def read_labelme_json(json_path: Path) -> dict[str, object] | Problem:
     """The file's top-level JSON object, holding a ``shapes`` list, or the problem that
     prevents reading it as a labelme annotation. Never raises."""
+    return _read_document(json_path)[0]
+
+
+def _read_document(json_path: Path) -> tuple[dict[str, object] | Problem, FileStamp | None]:
+    """:func:`read_labelme_json`, and the stamp of the bytes read (None if unreadable)."""
     try:
-        raw = json_path.read_bytes()
+        raw, stamp = read_stamped(json_path)
     except OSError as error:
-        return Problem(json_path, f"cannot read the file: {error.strerror or error}")
+        return Problem(json_path, f"cannot read the file: {error.strerror or error}"), None
+    return _parse_document(json_path, raw), stamp
+
+
+def _parse_document(json_path: Path, raw: bytes) -> dict[str, object] | Problem:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -329,6 +376,59 @@ def _parse_points(
         what = "has no points" if raw_points is None else "has 'points' that is not a list"
         problems.append(problem(f"the shape {what}"))
         return None
+    points = _well_formed_points(raw_points)
+    if points is None:
+        points = _points_or_problem(raw_points, problems, problem)
+        if points is None:
+            return None
+    if shape_type is not None:
+        needed = EXACT_POINT_COUNTS.get(shape_type)
+        count = len(points)
+        if needed is not None and count != needed:
+            problems.append(
+                problem(
+                    f"shape_type {shape_type} needs exactly {needed} point"
+                    f"{'s' if needed > 1 else ''}, but the shape has {count}; redraw it"
+                )
+            )
+            return None
+        if count < SHAPE_TYPES[shape_type]:
+            problems.append(
+                problem(
+                    f"shape_type {shape_type} needs at least {SHAPE_TYPES[shape_type]} "
+                    f"points, but the shape has {count}; redraw it or delete it"
+                )
+            )
+            return None
+    return points
+
+
+def _well_formed_points(raw_points: list[object]) -> NDArray[np.float64] | None:
+    """``(N, 2)`` float64 points when every point is ``[x, y]`` of JSON numbers within
+    ``MAX_COORDINATE``; None otherwise (then :func:`_points_or_problem` says what is wrong).
+
+    The common case, checked with exact types (JSON numbers are exactly int or float, and
+    ``bool`` is a type of its own): several times faster than checking each value.
+    """
+    for point in raw_points:
+        if type(point) is not list or len(point) != 2:
+            return None
+        if type(point[0]) not in _JSON_NUMBERS or type(point[1]) not in _JSON_NUMBERS:
+            return None
+    try:
+        points = np.array(raw_points, dtype=np.float64).reshape(-1, 2)
+    except OverflowError:  # an integer too large for a float
+        return None
+    if not np.all(np.abs(points) <= MAX_COORDINATE):
+        return None
+    return points
+
+
+def _points_or_problem(
+    raw_points: list[object], problems: list[Problem], problem: _ProblemFactory
+) -> NDArray[np.float64] | None:
+    """The points, or None with a problem naming the first point that is not ``[x, y]``
+    of finite numbers within ``MAX_COORDINATE``."""
     coordinates: list[tuple[float, float]] = []
     for point_index, point in enumerate(raw_points):
         if (
@@ -355,25 +455,6 @@ def _parse_points(
             )
             return None
         coordinates.append((x, y))
-    if shape_type is not None:
-        needed = EXACT_POINT_COUNTS.get(shape_type)
-        count = len(coordinates)
-        if needed is not None and count != needed:
-            problems.append(
-                problem(
-                    f"shape_type {shape_type} needs exactly {needed} point"
-                    f"{'s' if needed > 1 else ''}, but the shape has {count}; redraw it"
-                )
-            )
-            return None
-        if count < SHAPE_TYPES[shape_type]:
-            problems.append(
-                problem(
-                    f"shape_type {shape_type} needs at least {SHAPE_TYPES[shape_type]} "
-                    f"points, but the shape has {count}; redraw it or delete it"
-                )
-            )
-            return None
     return np.array(coordinates, dtype=np.float64).reshape(-1, 2)
 
 

@@ -13,7 +13,7 @@ import base64
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,8 +26,9 @@ from annotool.errors import AnnotationError, Problem
 from annotool.fileio import atomic_write_text
 from annotool.labelme import read_annotation, read_labelme_json
 from annotool.labels import IGNORE_ID, IGNORE_LABEL
-from annotool.polygons import Region, TraceOptions, trace_regions
+from annotool.polygons import BACKGROUND_ID, Region, TraceOptions, trace_regions
 from annotool.rasterize import shape_mask
+from annotool.voc import mask_values
 
 LABELME_FORMAT_VERSION = "5.3.0"
 """The ``version`` written: the first labelme release that reads every shape annotool
@@ -41,9 +42,6 @@ ExistingPolicy = Literal["skip", "merge", "overwrite"]
 work is never lost), add predicted regions that do not overlap its shapes, or replace it."""
 
 PREDICTED_PREFIX = "annotool: predicted"
-PREDICTED_MIN_AREA = 20
-"""Default ``--min-area`` of predicted regions: smaller specks are noise a person would
-delete one by one (masks that already exist keep every region by default)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,10 @@ class WriteReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    too_small: int = 0
+    """Predicted regions left out as smaller than the minimum area (``predict --labelme``)."""
+    unsure: int = 0
+    """Predicted regions left out for a confidence under the minimum."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ class LabelmeOutput:
 
     shapes: ShapeOptions = field(default_factory=ShapeOptions)
     existing: ExistingPolicy = "skip"
+    min_area: int | None = None
+    """Pixels a predicted object needs at least; None: what the checkpoint says."""
+    min_confidence: float | None = None
+    """Confidence a predicted object needs at least; None: what the checkpoint says."""
 
 
 def predicted_description(mean_probability: float) -> str:
@@ -85,19 +91,84 @@ def shapes_from_mask(
     options: ShapeOptions = ShapeOptions(),
     confidence: NDArray[np.floating] | None = None,
     avoid: NDArray[np.bool_] | None = None,
+    describe: Callable[[Region], str] | None = None,
 ) -> list[dict[str, Any]]:
     """labelme shapes (JSON objects, in paint order) that reproduce an ``(H, W)`` class mask.
 
     ``class_names[i]`` names class id ``i``; 255 (ignore) becomes ``__ignore__``. With
     ``confidence`` (``(H, W)`` probability of the predicted class) every shape is marked
-    as predicted with its region's mean probability. See trace_regions for ``avoid``.
-    Raises AnnotationError for a class id that has no name.
+    as predicted with its region's mean probability; ``describe`` gives each region's
+    description instead. See trace_regions for ``avoid``. Raises AnnotationError for a
+    class id that has no name.
     """
     regions = trace_regions(class_mask, options.trace, confidence=confidence, avoid=avoid)
     return [
-        _shape(region, _label(region.class_id, class_names), options.shape_type)
+        _shape(
+            region,
+            _label(region.class_id, class_names),
+            options.shape_type,
+            describe(region) if describe is not None else _description(region),
+        )
         for region in regions
     ]
+
+
+def _description(region: Region) -> str:
+    if region.mean_confidence is None:
+        return ""
+    return predicted_description(region.mean_confidence)
+
+
+MAX_OBJECTS = IGNORE_ID - 1
+"""Most (object, class) pairs one image's instance mask may hold for
+:func:`shapes_from_objects` (each is traced as one value of a uint8 mask)."""
+
+
+def shapes_from_objects(
+    class_mask: NDArray[np.integer],
+    object_mask: NDArray[np.integer],
+    class_names: Sequence[str],
+    options: ShapeOptions = ShapeOptions(),
+) -> list[dict[str, Any]]:
+    """labelme shapes that reproduce an ``(H, W)`` class mask and the objects of its
+    ``(H, W)`` instance mask (``SegmentationObject``: 0 none, 1.. objects).
+
+    Each object is traced on its own, so two objects of one class that touch stay two;
+    the regions of an object with several share its instance id as ``group_id`` (labelme's
+    (label, group_id) instance). Pixels of a class outside any object and 255 (ignore)
+    are regions of their own. Paint order is :func:`~annotool.polygons.trace_regions`'
+    (an outline inside another's hole comes later), so holes never erase an object.
+    Raises AnnotationError for a class id without a name or more than MAX_OBJECTS
+    (object, class) pairs.
+    """
+    classes = mask_values(class_mask).astype(np.int32)
+    objects = mask_values(object_mask).astype(np.int32)
+    painted = classes != BACKGROUND_ID
+    keys, inverse = np.unique(objects[painted] * 256 + classes[painted], return_inverse=True)
+    if len(keys) > MAX_OBJECTS:
+        raise AnnotationError(
+            f"the masks hold {len(keys)} (object, class) pairs, more than the {MAX_OBJECTS} "
+            "that can be traced; import the class masks alone"
+        )
+    traced = np.zeros(classes.shape, dtype=np.uint8)
+    traced[painted] = inverse + 1
+    regions = trace_regions(traced, options.trace)
+    parts = np.bincount([region.class_id for region in regions], minlength=len(keys) + 1)
+    shapes = []
+    for region in regions:
+        if region.class_id == BACKGROUND_ID:
+            shapes.append(_shape(region, class_names[BACKGROUND_ID], options.shape_type, ""))
+            continue
+        object_id, class_id = divmod(int(keys[region.class_id - 1]), 256)
+        shape = _shape(
+            region, _label(class_id, class_names), options.shape_type, _description(region)
+        )
+        # 255 is VOC's void border in object masks too; ignored pixels are no object.
+        is_object = object_id not in (0, IGNORE_ID) and class_id != IGNORE_ID
+        if is_object and parts[region.class_id] > 1:
+            shape["group_id"] = object_id
+        shapes.append(shape)
+    return shapes
 
 
 def _label(class_id: int, class_names: Sequence[str]) -> str:
@@ -111,26 +182,47 @@ def _label(class_id: int, class_names: Sequence[str]) -> str:
     return class_names[class_id]
 
 
-def _shape(region: Region, label: str, shape_type: ShapeType) -> dict[str, Any]:
-    description = (
-        predicted_description(region.mean_confidence) if region.mean_confidence is not None else ""
-    )
-    shape: dict[str, Any] = {
-        "label": label,
-        "points": region.points.tolist(),
-        "group_id": None,
-        "description": description,
-        "shape_type": "polygon",
-        "flags": {},
-        "mask": None,
-    }
+def _shape(region: Region, label: str, shape_type: ShapeType, description: str) -> dict[str, Any]:
     if shape_type == "mask":
-        top, bottom, left, right = region.box
-        # labelme 5.3+: the patch's top-left and bottom-right pixels, the patch a 0/1 PNG.
-        shape["points"] = [[float(left), float(top)], [float(right - 1), float(bottom - 1)]]
-        shape["shape_type"] = "mask"
-        shape["mask"] = _mask_png_base64(region.filled)
-    return shape
+        top, _, left, _ = region.box
+        return mask_shape(label, region.filled, (top, left), description=description)
+    return new_shape(label, region.points.tolist(), "polygon", description=description)
+
+
+def new_shape(
+    label: str,
+    points: list[list[float]],
+    shape_type: str,
+    group_id: int | None = None,
+    description: str = "",
+    mask: str | None = None,
+) -> dict[str, Any]:
+    """A labelme shape as labelme writes it (``points``: ``[[x, y], ...]`` in pixels)."""
+    return {
+        "label": label,
+        "points": points,
+        "group_id": group_id,
+        "description": description,
+        "shape_type": shape_type,
+        "flags": {},
+        "mask": mask,
+    }
+
+
+def mask_shape(
+    label: str,
+    patch: NDArray[np.bool_],
+    origin: tuple[int, int],
+    group_id: int | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    """A labelme ``mask`` shape painting the ``(h, w)`` bool ``patch`` whose top-left pixel
+    is ``origin`` ``(top, left)`` in the image: lossless, and it paints only its pixels."""
+    top, left = origin
+    height, width = patch.shape
+    # labelme 5.3+: the patch's top-left and bottom-right pixels, the patch a 0/1 PNG.
+    points = [[float(left), float(top)], [float(left + width - 1), float(top + height - 1)]]
+    return new_shape(label, points, "mask", group_id, description, _mask_png_base64(patch))
 
 
 def _mask_png_base64(patch: NDArray[np.bool_]) -> str:

@@ -17,13 +17,14 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from annotool.errors import AnnotoolError, DatasetError
+from annotool.errors import AnnotationError, AnnotoolError, DatasetError
 from annotool.images import ImageSource, read_header
 from annotool.labelme_write import (
     ShapeOptions,
     WriteReport,
     new_document,
     shapes_from_mask,
+    shapes_from_objects,
     write_document,
 )
 from annotool.labels import LabelSet, voc_colormap
@@ -38,10 +39,12 @@ _SHOWN_COLOURS = 5
 
 @dataclass(frozen=True)
 class MaskPair:
-    """A mask and the image it belongs to (None when no image has the mask's stem)."""
+    """A mask and the image it belongs to (None when no image has the mask's stem), and
+    the instance mask of the same image (``SegmentationObject``) when objects are wanted."""
 
     mask: Path
     image: Path | None
+    objects: Path | None = None
 
 
 def find_mask_pairs(mask_dir: Path, image_dir: Path) -> list[MaskPair]:
@@ -121,7 +124,15 @@ def convert_mask(
     header = read_header(ImageSource.file(pair.image))
     height, width = header.height, header.width
     check_mask_size(mask.shape, pair.mask, (height, width), pair.image)
-    shapes = shapes_from_mask(mask, class_names, options)
+    if pair.objects is None:
+        shapes = shapes_from_mask(mask, class_names, options)
+    else:
+        objects = read_label_png(pair.objects)
+        check_mask_size(objects.shape, pair.objects, (height, width), pair.image)
+        try:
+            shapes = shapes_from_objects(mask, objects, class_names, options)
+        except AnnotationError as error:
+            raise AnnotationError(f"{pair.objects}: {error}") from None
     write_document(json_path, new_document(shapes, json_path, pair.image, height, width))
     return json_path
 

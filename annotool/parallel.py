@@ -7,7 +7,6 @@ everything built from them (summaries, output bytes) does not depend on ``worker
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.pool
 import os
 import signal
 import threading

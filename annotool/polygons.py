@@ -26,8 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
-from scipy import ndimage
-from skimage import measure
 
 from annotool.labels import IGNORE_ID
 from annotool.voc import mask_values
@@ -39,8 +37,11 @@ one. Measured on blobs, fixtures and predictions (see ``benchmarks/bench_masks_t
 
 BACKGROUND_ID = 0
 _CONTOUR_LEVEL = 0.75
-_FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
-_EIGHT_CONNECTED = ndimage.generate_binary_structure(2, 2)
+# scipy.ndimage.generate_binary_structure(2, 1) and (2, 2), written out so that importing
+# this module (the CLI does, for its options) does not import scipy and scikit-image,
+# which take longer to load than converting a hundred images; they load when tracing.
+_FOUR_CONNECTED = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 MAX_OVERLAP = 0.1
 """Largest share of a region's pixels that may lie in ``avoid`` (see trace_regions): more
 means the region repeats what a person annotated there; a few boundary pixels do not."""
@@ -142,6 +143,8 @@ def _components(
     """Each connected component of ``pixels`` as its own ``(h, w)`` pixels and its box in
     the image (``pixels`` being the part of the image at ``within``). Only the bounding
     box of all of them is labelled, which for a few objects is a small part of the image."""
+    from scipy import ndimage
+
     rows, cols = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
     if rows.size == 0:
         return
@@ -208,6 +211,8 @@ def centre_outlines(pixels: NDArray[np.bool_], fully_connected: str) -> list[NDA
 
     ``fully_connected`` is find_contours': "high" joins pixels touching at a corner.
     """
+    from skimage import measure
+
     padded = np.pad(pixels, 1).astype(np.float64)  # what find_contours computes in
     contours = measure.find_contours(padded, _CONTOUR_LEVEL, fully_connected=fully_connected)
     # (row, col) -> (x, y), and undo the padding.

@@ -3,14 +3,16 @@
 Every shape is drawn with the same Pillow calls labelme's ``shape_to_mask`` makes (line
 and linestrip 10 px wide, linestrip with rounded joints, point a disc of radius 5,
 rectangle corners in any order), so the masks match labelme's converter pixel for pixel.
-For speed, :func:`rasterize` draws every shape on one reusable canvas and reads back and
-clears only the shape's bounding box, instead of allocating a full-image mask per shape.
+For speed, :func:`rasterize_values` draws each shape with its id as the colour straight
+into the label images (no mask per shape), and :func:`shape_patches` draws every shape on
+one reusable canvas, reading back and clearing only the shape's bounding box.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from annotool.errors import AnnotationError
 from annotool.labelme import MAX_COORDINATE, Shape
-from annotool.labels import IGNORE_ID_NPY, LabelSet
+from annotool.labels import IGNORE_ID, IGNORE_ID_NPY, LabelSet
 
 LINE_WIDTH = 10
 """Width in pixels of ``line`` and ``linestrip`` shapes, as labelme draws them."""
@@ -57,28 +59,69 @@ def rasterize(
     an id too (so ids can have gaps), and ignored pixels get 0. Shapes are painted in
     order, later shapes win. Raises AnnotationError for a label not in ``labels``.
     """
-    class_label = np.zeros((height, width), dtype=np.int32)
-    object_label = np.zeros((height, width), dtype=np.int32)
-    canvas = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
+    values, object_label = rasterize_values(shapes, height, width, labels)
+    return class_ids_npy(values), cast(NDArray[np.int32], object_label).astype(np.int32)
+
+
+def class_ids_npy(values: NDArray[np.uint8]) -> NDArray[np.int32]:
+    """``(H, W)`` uint8 mask values (255 = ignore) as int32 class ids, -1 = ignore."""
+    class_label = values.astype(np.int32)
+    class_label[values == IGNORE_ID] = IGNORE_ID_NPY
+    return class_label
+
+
+def rasterize_values(
+    shapes: Sequence[Shape], height: int, width: int, labels: LabelSet, objects: bool = True
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | NDArray[np.int32] | None]:
+    """:func:`rasterize`'s label images as a dataset stores them, drawn straight into them.
+
+    Returns ``(values, object_label)``: ``values`` is the ``(H, W)`` uint8 class mask
+    (255 = ignore, what ``voc.mask_values`` makes of ``class_label``); ``object_label``
+    the ``(H, W)`` instance ids, uint8 when fewer than 255 instances can occur, else
+    int32; None when ``objects`` is false. Each shape is drawn with its id as the colour
+    on the label image itself, in file order: the pixels a Pillow call paints do not
+    depend on its colour, so this is labelme's per-shape mask pasted in order, without
+    a mask per shape.
+    """
+    ids = instance_ids(shapes)
+    class_image = Image.new("L", (width, height), 0)
+    class_draw = ImageDraw.Draw(class_image)
+    object_image: Image.Image | None = None
+    object_draw: ImageDraw.ImageDraw | None = None
+    if objects:
+        object_image = Image.new("L" if max(ids, default=0) < IGNORE_ID else "I", (width, height))
+        object_draw = ImageDraw.Draw(object_image)
     paints_ignore = False
-    for shape, instance_id in zip(shapes, instance_ids(shapes), strict=True):
+    for shape, instance_id in zip(shapes, ids, strict=True):
         class_id = labels.class_id(shape.label)
         if class_id is None:
             raise AnnotationError(
                 f"shape {shape.index}: label {shape.label!r} is not in {labels.source}; "
                 "add it there or relabel the shape"
             )
-        painted = _shape_pixels_in_box(shape, canvas, draw, height, width)
-        if painted is None:
-            continue
-        (top, bottom, left, right), pixels = painted
-        np.copyto(class_label[top:bottom, left:right], class_id, where=pixels)
-        np.copyto(object_label[top:bottom, left:right], instance_id, where=pixels)
-        paints_ignore = paints_ignore or class_id == IGNORE_ID_NPY
+        value = IGNORE_ID if class_id == IGNORE_ID_NPY else class_id
+        if shape.shape_type == "mask":
+            box = shape_box(shape, height, width)
+            if box is None:
+                continue
+            top, bottom, left, right = box
+            region = (left, top, right, bottom)
+            patch = Image.fromarray(_mask_patch_in_box(shape, box).astype(np.uint8) * 255)
+            class_image.paste(value, region, patch)
+            if object_image is not None:
+                object_image.paste(instance_id, region, patch)
+        else:
+            _draw_shape(class_draw, shape, value)
+            if object_draw is not None:
+                _draw_shape(object_draw, shape, instance_id)
+        paints_ignore = paints_ignore or value == IGNORE_ID
+    values = np.asarray(class_image)
+    if object_image is None:
+        return values, None
+    object_label = np.array(object_image)
     if paints_ignore:
-        object_label[class_label == IGNORE_ID_NPY] = 0
-    return class_label, object_label
+        object_label[values == IGNORE_ID] = 0
+    return values, object_label
 
 
 def instance_ids(shapes: Sequence[Shape]) -> list[int]:
@@ -169,26 +212,28 @@ def _shape_pixels_in_box(
     return box, pixels
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: Shape) -> None:
-    """Draw ``shape`` with value 1 exactly as labelme's ``shape_to_mask`` does."""
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: Shape, value: int = 1) -> None:
+    """Draw ``shape`` with ``value`` where labelme's ``shape_to_mask`` draws 1."""
     _require_drawable_points(shape)
-    xy = [(float(x), float(y)) for x, y in shape.points]
+    xy = [(x, y) for x, y in shape.points.tolist()]
     kind = shape.shape_type
     if kind == "circle":
         (center_x, center_y), (rim_x, rim_y) = xy
         radius = math.sqrt((center_x - rim_x) ** 2 + (center_y - rim_y) ** 2)
         draw.ellipse(
             ((center_x - radius, center_y - radius), (center_x + radius, center_y + radius)),
-            outline=1,
-            fill=1,
+            outline=value,
+            fill=value,
         )
     elif kind == "rectangle":
         (x0, y0), (x1, y1) = xy
-        draw.rectangle(((min(x0, x1), min(y0, y1)), (max(x0, x1), max(y0, y1))), outline=1, fill=1)
+        draw.rectangle(
+            ((min(x0, x1), min(y0, y1)), (max(x0, x1), max(y0, y1))), outline=value, fill=value
+        )
     elif kind == "line":
-        draw.line(xy, fill=1, width=LINE_WIDTH)
+        draw.line(xy, fill=value, width=LINE_WIDTH)
     elif kind == "linestrip":
-        draw.line(xy, fill=1, width=LINE_WIDTH, joint="curve")
+        draw.line(xy, fill=value, width=LINE_WIDTH, joint="curve")
     elif kind == "point":
         ((center_x, center_y),) = xy
         draw.ellipse(
@@ -196,11 +241,11 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: Shape) -> None:
                 (center_x - POINT_RADIUS, center_y - POINT_RADIUS),
                 (center_x + POINT_RADIUS, center_y + POINT_RADIUS),
             ),
-            outline=1,
-            fill=1,
+            outline=value,
+            fill=value,
         )
     elif kind in ("polygon", "oriented_rectangle"):
-        draw.polygon(xy, outline=1, fill=1)
+        draw.polygon(xy, outline=value, fill=value)
     else:
         raise AnnotationError(f"shape {shape.index}: cannot draw shape_type {kind!r}")
 

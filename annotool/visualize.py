@@ -12,7 +12,7 @@ rerun it before replacing this code with imgviz.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,8 +29,10 @@ _SWATCH_GAP = 4
 
 def grayscale(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """``(H, W, 3)`` RGB to ``(H, W)`` luminance (ITU-R 601 weights), as uint8."""
-    weights = np.array([299, 587, 114], dtype=np.uint32)
-    return ((pixels.astype(np.uint32) @ weights + 500) // 1000).astype(np.uint8)
+    # One channel at a time: twice as fast as a uint32 matrix product (numpy has no BLAS
+    # for integers), with the same integer rounding.
+    red, green, blue = (pixels[..., channel].astype(np.uint32) for channel in range(3))
+    return ((red * 299 + green * 587 + blue * 114 + 500) // 1000).astype(np.uint8)
 
 
 def overlay(
@@ -49,21 +51,8 @@ def overlay(
     colours of ids 0 to K-1 (a checkpoint's); other ids keep their VOC colours. Returns
     ``(H, W, 3)`` uint8.
     """
-    values = mask_values(label)
-    base = background if background.ndim == 3 else np.repeat(background[..., None], 3, axis=2)
-    colormap = colormap_with(palette)
-    colours = colormap[values]
-    blended = ((base.astype(np.uint16) + colours + 1) >> 1).astype(np.uint8)
-    result = np.where((values == 0)[..., None], base, blended)
-    if not legend:
-        return result
-    present = np.flatnonzero(np.bincount(values.ravel(), minlength=IGNORE_ID + 1))
-    entries = [
-        (int(value), label_names[value])
-        for value in present
-        if value != IGNORE_ID and value < len(label_names)
-    ]
-    return _draw_legend(result, entries, colormap)
+    image = _overlay_image(label, background, label_names, legend, palette)
+    return np.array(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def overlay_jpeg(
@@ -73,9 +62,61 @@ def overlay_jpeg(
     palette: NDArray[np.uint8] | None = None,
 ) -> bytes:
     """``overlay`` with a legend, encoded as JPEG bytes."""
-    return jpeg_bytes(
-        overlay(label, background, label_names, palette=palette), OVERLAY_JPEG_QUALITY
-    )
+    image = _overlay_image(label, background, label_names, True, palette)
+    return jpeg_bytes(image, OVERLAY_JPEG_QUALITY)
+
+
+def _overlay_image(
+    label: NDArray[np.integer],
+    background: NDArray[np.uint8],
+    label_names: Sequence[str],
+    legend: bool,
+    palette: NDArray[np.uint8] | None,
+) -> Image.Image:
+    """:func:`overlay` as a Pillow image: RGBX over a greyscale background (the lookup's
+    4-byte pixels, encoded as they are: repacking them into RGB costs more than the
+    blend), RGB over an RGB one."""
+    values = mask_values(label)
+    colormap = colormap_with(palette)
+    entries = _legend_entries(values, label_names) if legend else []
+    height, width = values.shape
+    if background.ndim == 2:
+        index = (values.astype(np.uint16) << 8) | background
+        rgbx = np.take(_blend_lookup(colormap.tobytes()), index)
+        if entries:
+            _paste_legend(rgbx, _legend_rgbx(entries, colormap, width, height), entries)
+        return Image.frombuffer("RGBX", (width, height), rgbx, "raw", "RGBX", 0, 1)
+    colours = colormap[values]
+    blended = ((background.astype(np.uint16) + colours + 1) >> 1).astype(np.uint8)
+    result = np.where((values == 0)[..., None], background, blended)
+    if entries:
+        _paste_legend(result, _legend_rgb(entries, colormap, width, height), entries)
+    return Image.fromarray(result)
+
+
+def _legend_entries(values: NDArray[np.uint8], label_names: Sequence[str]) -> list[tuple[int, str]]:
+    """``(id, name)`` of each id present in ``values`` that has a name, ignore aside."""
+    counts = Image.fromarray(values).histogram()
+    return [
+        (value, label_names[value])
+        for value, count in enumerate(counts)
+        if count and value != IGNORE_ID and value < len(label_names)
+    ]
+
+
+@lru_cache(maxsize=4)
+def _blend_lookup(colormap_bytes: bytes) -> NDArray[np.uint32]:
+    """``(256 * 256,)`` uint32: at ``value << 8 | grey`` the overlay's colour of a pixel of
+    label ``value`` over grey level ``grey``, as the bytes R, G, B, 0. Blending a
+    greyscale photo is then one lookup of 4 bytes per pixel instead of several passes of
+    integer arithmetic (same values, about ten times faster).
+    """
+    colormap = np.frombuffer(colormap_bytes, dtype=np.uint8).reshape(256, 3)
+    grey = np.arange(256, dtype=np.uint16)
+    table = np.zeros((256, 256, 4), dtype=np.uint8)
+    table[..., :3] = (grey[None, :, None] + colormap[:, None, :].astype(np.uint16) + 1) >> 1
+    table[0, :, :3] = grey[:, None]  # background stays as it is
+    return table.view(np.uint32).reshape(256 * 256)
 
 
 @cache
@@ -83,27 +124,75 @@ def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=LEGEND_FONT_SIZE)
 
 
-def _draw_legend(
-    pixels: NDArray[np.uint8], entries: list[tuple[int, str]], colormap: NDArray[np.uint8]
+def _paste_legend(
+    pixels: NDArray[np.uint8] | NDArray[np.uint32],
+    patch: NDArray[np.uint8] | NDArray[np.uint32],
+    entries: list[tuple[int, str]],
+) -> None:
+    """Put the legend ``patch`` (see :func:`_legend_rgb`) in the bottom-right corner.
+
+    The legend box is filled white before anything is drawn in it, so its pixels do not
+    depend on the image below: images of one size and one set of classes share one
+    legend, drawn once (Pillow's text at integer positions is the same wherever it lands).
+    """
+    height, width = pixels.shape[:2]
+    box_width, box_height = _legend_size(tuple(name for _, name in entries))
+    pixels[max(0, height - box_height) :, max(0, width - box_width) :] = patch
+
+
+def _legend_rgbx(
+    entries: list[tuple[int, str]], colormap: NDArray[np.uint8], width: int, height: int
+) -> NDArray[np.uint32]:
+    """:func:`_legend_rgb`'s patch as 4-byte RGBX pixels, for :func:`_blend_lookup`'s."""
+    return _legend_patches(_legend_key(entries, colormap), width, height)[1]
+
+
+def _legend_rgb(
+    entries: list[tuple[int, str]], colormap: NDArray[np.uint8], width: int, height: int
 ) -> NDArray[np.uint8]:
-    """Draw ``(id, name)`` entries, with their ``colormap`` colours, boxed in the bottom right."""
-    if not entries:
-        return pixels
-    image = Image.fromarray(pixels)
+    """The ``(h, w, 3)`` bottom-right corner of a ``width`` x ``height`` image holding the
+    legend of ``entries`` in their ``colormap`` colours."""
+    return _legend_patches(_legend_key(entries, colormap), width, height)[0]
+
+
+def _legend_key(
+    entries: list[tuple[int, str]], colormap: NDArray[np.uint8]
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    return tuple((name, tuple(int(c) for c in colormap[value])) for value, name in entries)
+
+
+@lru_cache(maxsize=256)
+def _legend_size(names: tuple[str, ...]) -> tuple[int, int]:
+    """The legend box's ``(width, height)`` in pixels for these names."""
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    text_width = max(draw.textlength(name, font=_font()) for name in names)
+    swatch = LEGEND_FONT_SIZE - 3
+    box_width = int(_LEGEND_PADDING * 3 + swatch + _SWATCH_GAP + text_width)
+    box_height = _LEGEND_PADDING * 2 + (LEGEND_FONT_SIZE + 3) * len(names)
+    return box_width, box_height
+
+
+@lru_cache(maxsize=64)
+def _legend_patches(
+    entries: tuple[tuple[str, tuple[int, ...]], ...], image_width: int, image_height: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint32]]:
+    """The legend's corner of an image of this size, as RGB and as RGBX pixels. The box
+    (see :func:`_legend_size`) is cut off at the image's edges when the image is smaller."""
+    box_width, box_height = _legend_size(tuple(name for name, _ in entries))
+    width, height = min(box_width, image_width), min(box_height, image_height)
+    image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     font = _font()
     line_height = LEGEND_FONT_SIZE + 3
     swatch = LEGEND_FONT_SIZE - 3
-    text_width = max(draw.textlength(name, font=font) for _, name in entries)
-    box_width = int(_LEGEND_PADDING * 3 + swatch + _SWATCH_GAP + text_width)
-    box_height = _LEGEND_PADDING * 2 + line_height * len(entries)
-    left = max(0, image.width - box_width)
-    top = max(0, image.height - box_height)
-    draw.rectangle((left, top, image.width - 1, image.height - 1), fill=(255, 255, 255))
-    for row, (value, name) in enumerate(entries):
-        y = top + _LEGEND_PADDING + row * line_height
-        x = left + _LEGEND_PADDING
-        colour = tuple(int(channel) for channel in colormap[value])
+    for row, (name, colour) in enumerate(entries):
+        y = _LEGEND_PADDING + row * line_height
+        x = _LEGEND_PADDING
         draw.rectangle((x, y + 2, x + swatch, y + 2 + swatch), fill=colour, outline=(0, 0, 0))
         draw.text((x + swatch + _SWATCH_GAP, y), name, fill=(0, 0, 0), font=font)
-    return np.asarray(image)
+    rgb = np.asarray(image)
+    rgbx = np.zeros((height, width, 4), dtype=np.uint8)
+    rgbx[..., :3] = rgb
+    rgb.setflags(write=False)
+    rgbx.setflags(write=False)
+    return rgb, rgbx.view(np.uint32).reshape(height, width)

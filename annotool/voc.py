@@ -32,8 +32,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from annotool.errors import DatasetError
-from annotool.fileio import atomic_write, atomic_write_text, read_utf8
-from annotool.labels import IGNORE_ID, colormap_with, voc_palette
+from annotool.fileio import atomic_write, atomic_write_bytes, atomic_write_text, read_utf8
+from annotool.labels import IGNORE_ID, colormap_with
 
 # The mask reader lives with the other mask code; this name is the documented one too.
 from annotool.masks import read_label_png as read_label_png
@@ -232,8 +232,8 @@ class VocLayout:
             names.pop()
         return [name.strip() for name in names]
 
-    def write_class_names(self, class_names: list[str] | tuple[str, ...]) -> None:
-        atomic_write_text(self.class_names_path, "".join(f"{name}\n" for name in class_names))
+    def write_class_names(self, class_names: Sequence[str]) -> None:
+        atomic_write_bytes(self.class_names_path, class_names_bytes(class_names))
 
     def split_names(self) -> list[str]:
         """Names of the split files present (``train``, ``val``, ...), sorted."""
@@ -288,6 +288,11 @@ class VocLayout:
         )
 
 
+def class_names_bytes(class_names: Sequence[str]) -> bytes:
+    """``class_names.txt``'s bytes: one name per line, UTF-8."""
+    return "".join(f"{name}\n" for name in class_names).encode("utf-8")
+
+
 MASK_PNG_COMPRESSION = 1
 """zlib level for mask PNGs: level 1 encodes about twice as fast as Pillow's default 6,
 and masks stay a few kilobytes."""
@@ -316,16 +321,19 @@ def label_png_bytes(label: NDArray[np.integer], palette: NDArray[np.uint8] | Non
     ``palette`` (``(K, 3)`` uint8) recolours ids 0 to K-1, as ``labels.colormap_with``.
     """
     image = Image.fromarray(mask_values(label), mode="P")
-    image.putpalette(voc_palette() if palette is None else colormap_with(palette).ravel().tolist())
+    # The colour map as bytes: Pillow converts a list of 768 ints at every call.
+    image.putpalette(colormap_with(palette).tobytes())
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=MASK_PNG_COMPRESSION)
     return buffer.getvalue()
 
 
-def jpeg_bytes(pixels: NDArray[np.uint8], quality: int = 95) -> bytes:
-    """Encode ``(H, W, 3)`` RGB (or ``(H, W)`` greyscale) pixels as JPEG bytes."""
+def jpeg_bytes(pixels: NDArray[np.uint8] | Image.Image, quality: int = 95) -> bytes:
+    """Encode ``(H, W, 3)`` RGB (or ``(H, W)`` greyscale) pixels, or a Pillow image of a
+    mode JPEG holds (RGBX included: its fourth byte is dropped), as JPEG bytes."""
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 

@@ -23,6 +23,18 @@ outputs, always with ``-q``. For each run the script reports:
 Targets (issue 2): lean at least 300 images/s on 2 cores, default outputs at least 45
 images/s, and peak memory that does not grow with the number of files. The machine's
 load average is printed with every run because other people's jobs change the figures.
+
+Against labelme's converter (issue 20)::
+
+    python benchmarks/bench_convert.py --files 320 --repeat 3 --reference /path/to/labelme2voc.py
+
+runs, in turn on the same files, the reference script (with ``--noviz --noobject --nonpy``
+for lean, ``--nonpy`` for default: it must take labelme2voc.py's options), annotool with
+``--workers 1`` and annotool with ``--workers 2``, and prints the medians and the ratios:
+images/s of two workers over the reference's, and the reference's CPU ms per image over
+annotool's with one worker (speed per core). Targets: 2x per core, 4x lean and 5x default
+with two workers. The reference is not part of annotool (labelme is GPL): rebuild it from
+labelme's ``labelme2voc.py`` example.
 """
 
 from __future__ import annotations
@@ -45,6 +57,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "labelme" / "semantic"
 MODES = {"lean": ["--no-viz", "--no-objects"], "default": []}
+REFERENCE_MODES = {"lean": ["--noviz", "--noobject", "--nonpy"], "default": ["--nonpy"]}
 SAMPLE_SECONDS = 0.02
 
 
@@ -68,6 +81,8 @@ def main() -> int:
     command = [*annotool, "convert"]
     startup = startup_seconds(command)
     print_conditions(args.workers, startup)
+    if args.reference is not None:
+        return compare_with_reference(args, fixture_dir, labels_file, command, startup)
     results: list[RunResult] = []
     for count in args.files:
         with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
@@ -92,7 +107,93 @@ def main() -> int:
 def parse_args() -> argparse.Namespace:
     parser = benchmark_parser(__doc__)
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["lean", "default"])
+    parser.add_argument(
+        "--reference", type=Path, default=None, help="labelme2voc.py to compare with, same run"
+    )
     return parser.parse_args()
+
+
+def compare_with_reference(
+    args: argparse.Namespace,
+    fixture_dir: Path,
+    labels_file: Path,
+    command: list[str],
+    startup: float,
+) -> int:
+    """Reference, annotool on one worker and on two, in turn; then medians and ratios."""
+    print(f"CPU: {cpu_name()}")
+    rows = []
+    for count in args.files:
+        with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
+            input_dir = Path(scratch) / "labelme"
+            replicate_fixture(fixture_dir, input_dir, count)
+            out_dir = Path(scratch) / "voc"
+            for mode in args.modes:
+                runs: dict[str, list[RunResult]] = {"reference": [], "1": [], "2": []}
+                for _ in range(args.repeat):
+                    reference = [sys.executable, str(args.reference), str(input_dir)]
+                    reference += [str(out_dir), "--labels", str(labels_file)]
+                    reference += REFERENCE_MODES[mode]
+                    runs["reference"].append(
+                        time_checked_run(
+                            reference, out_dir, f"{mode}-ref", count, None, 0.0, check_reference
+                        )
+                    )
+                    for workers in ("1", "2"):
+                        line = [*command, str(input_dir), str(out_dir), *MODES[mode], "-q"]
+                        line += ["--labels", str(labels_file), "--workers", workers]
+                        runs[workers].append(
+                            time_checked_run(
+                                line,
+                                out_dir,
+                                f"{mode}-w{workers}",
+                                count,
+                                int(workers),
+                                startup,
+                                check_output,
+                            )
+                        )
+                rows.append((mode, count, runs))
+    print()
+    print(
+        f"{'mode':8} {'files':>6} {'ref im/s':>9} {'w1 im/s':>8} {'w2 im/s':>8} {'w2/ref':>7} "
+        f"{'ref CPUms':>9} {'w1 CPUms':>9} {'per core':>8}"
+    )
+    for mode, count, runs in rows:
+        rate = {
+            key: statistics.median(r.images_per_second for r in value)
+            for key, value in runs.items()
+        }
+        cpu = {
+            key: statistics.median(r.cpu_ms_per_image for r in value) for key, value in runs.items()
+        }
+        print(
+            f"{mode:8} {count:6d} {rate['reference']:9.1f} {rate['1']:8.1f} {rate['2']:8.1f} "
+            f"{rate['2'] / rate['reference']:6.2f}x {cpu['reference']:9.2f} {cpu['1']:9.2f} "
+            f"{cpu['reference'] / cpu['1']:7.2f}x"
+        )
+    print(f"load average after (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    write_results_json(
+        args.json, [run for _, _, runs in rows for value in runs.values() for run in value]
+    )
+    return 0
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), for the record of every comparison."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def check_reference(out_dir: Path, count: int) -> None:
+    masks = len(list((out_dir / "SegmentationClassPNG").glob("*.png")))
+    if masks != count:
+        raise SystemExit(f"the reference wrote {masks} class masks for {count} files")
 
 
 def benchmark_inputs(args: argparse.Namespace) -> tuple[Path, Path, list[str]]:

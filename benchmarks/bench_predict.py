@@ -22,7 +22,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from annotool.labels import voc_colormap
 from annotool.train.checkpoint import Checkpoint, save_checkpoint
-from annotool.train.device import cpu_has_fast_bf16
 from annotool.train.inference import Predictor
 from annotool.train.model import ModelConfig, Normalization, UNet
 
@@ -79,7 +78,7 @@ def main() -> None:
     flops = forward_flops(args.width, args.size)
     print(
         f"UNet width {args.width}, {args.size}x{args.size}, {torch.get_num_threads()} threads, "
-        f"AMX bf16: {cpu_has_fast_bf16()}, {flops / 1e9:.1f} GFLOP per image (forward)"
+        f"{flops / 1e9:.1f} GFLOP per image (forward)"
     )
     for precision, samples in times.items():
         seconds = statistics.median(samples)

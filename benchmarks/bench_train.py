@@ -1,7 +1,8 @@
 """Training throughput on the CPU: annotool's training step vs a plain fp32 PyTorch UNet.
 
-annotool trains channels-last in the precision ``--precision auto`` picks (fp32 unless the
-CPU has AMX, see annotool.train.device); the baseline is the same UNet in fp32, NCHW, no
+annotool trains channels-last in the precision ``--precision auto`` picks (it times a
+training step in fp32 and bf16 and keeps bf16 when it is 1.1x faster, see
+annotool.train.precision); the baseline is the same UNet in fp32, NCHW, no
 autocast; bf16 autocast + channels_last is measured too. All run the same UNet (width 32
 by default) on random 256x256 batches of 8 in one process, taking turns step by step so
 that a busy machine slows them alike; last comes annotool's default model, the same UNet
@@ -26,9 +27,10 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from annotool.train.device import autocast, cpu_has_fast_bf16, resolve_precision
+from annotool.train.device import DistributedContext, autocast
 from annotool.train.engine import SegmentationLoss
 from annotool.train.model import ModelConfig, UNet, build_model
+from annotool.train.precision import choose_training_precision
 
 NUM_CLASSES = 4
 
@@ -74,7 +76,10 @@ def count_flops(
 
 
 def measure(args: argparse.Namespace) -> None:
-    annotool_precision = resolve_precision("auto", torch.device("cpu"))
+    config = ModelConfig(num_classes=NUM_CLASSES, width=args.width, stem_stride=2)
+    annotool_precision, choice = choose_training_precision(
+        "auto", torch.device("cpu"), config, args.size, DistributedContext()
+    )
     variants = {
         "plain fp32 (NCHW)": make_step(args.width, "fp32", channels_last=False),
         f"annotool ({annotool_precision} + channels_last + foreach AdamW)": make_step(
@@ -104,7 +109,7 @@ def measure(args: argparse.Namespace) -> None:
     flops[default_model] = count_flops(args.width, args.size, 1, stem_stride=2)
     print(
         f"UNet width {args.width}, {args.size}x{args.size}, batch {args.batch}, "
-        f"{torch.get_num_threads()} threads, AMX bf16: {cpu_has_fast_bf16()}"
+        f"{torch.get_num_threads()} threads; annotool's {choice.describe() if choice else ''}"
     )
     print(
         f"forward + backward: {flops[next(iter(variants))] / 1e9:.1f} GFLOP per image "

@@ -116,6 +116,7 @@ def test_optional_outputs(tmp_path: Path) -> None:
         "JPEGImages",
         "SegmentationClass",
         "SegmentationClassNpy",
+        "annotool-manifest.json",
         "class_names.txt",
     ]
     array = np.load(out / "SegmentationClassNpy" / "image000.npy")
@@ -410,3 +411,60 @@ def test_a_missing_or_non_json_input_is_an_error(tmp_path: Path) -> None:
     ]:
         code, output = run("check", bad, "--labels", "_background_,cat")
         assert code == 1 and message in output
+
+
+def test_update_says_what_it_converted_kept_and_removed(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=3)
+    out = tmp_path / "out"
+    assert convert(annotations, out)[0] == 0
+    (annotations / "image001.json").unlink()
+    write_annotation(annotations, "new", [rectangle("dog", 1, 1, 9, 9)])
+    code, output = convert(annotations, out, "--update")
+    assert code == 0, output
+    assert f"Updated {out}: converted 1, kept 2, removed 1 (skipped 0)." in output
+    fresh = tmp_path / "fresh"
+    assert convert(annotations, fresh)[0] == 0
+    assert tree_digest(out) == tree_digest(fresh)
+
+
+def test_update_with_changed_labels_says_why_it_converts_everything(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=2)
+    out = tmp_path / "out"
+    assert convert(annotations, out)[0] == 0
+    write_labels(annotations / "labels.txt", "__ignore__\n_background_\ncat\ndog\nbird\n")
+    code, output = convert(annotations, out, "--update", "--no-objects")
+    assert code == 0, output
+    assert "Converting everything: the labels (class names or their order) changed." in output
+    assert "Converting everything: --objects/--no-objects changed (was on, now off)." in output
+    assert "converted 2, kept 0, removed 0" in output
+
+
+def test_update_refuses_a_folder_another_tool_wrote(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=1)
+    out = tmp_path / "out"
+    (out / "JPEGImages").mkdir(parents=True)
+    code, output = convert(annotations, out, "--update")
+    assert code == 1
+    assert "has no annotool-manifest.json, so it was not written by annotool convert" in output
+    assert sorted(path.name for path in out.iterdir()) == ["JPEGImages"]
+
+
+def test_update_and_overwrite_together_are_a_usage_error(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=1)
+    code, output = convert(annotations, tmp_path / "out", "--update", "--overwrite")
+    assert code == 2
+    assert "--update reuses OUT_DIR and --overwrite replaces it" in output
+
+
+def test_update_with_another_label_map_converts_everything(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=2)
+    out = tmp_path / "out"
+    assert convert(annotations, out)[0] == 0
+    code, output = convert(annotations, out, "--update", "--map", "dog=cat")
+    assert code == 0, output
+    assert "Converting everything: the label map (--map) changed." in output
+    code, output = convert(annotations, out, "--update", "--map", "dog=cat")
+    assert "converted 0, kept 2, removed 0" in output
+    fresh = tmp_path / "fresh"
+    assert convert(annotations, fresh, "--map", "dog=cat")[0] == 0
+    assert tree_digest(out) == tree_digest(fresh)

@@ -82,7 +82,8 @@ def test_convert_write_failure_at_the_third_file_is_a_message(
 ) -> None:
     annotations = make_dataset(tmp_path / "in", count=4)
     real_write = Path.write_bytes
-    failing = fail_on_call(3, error)
+    # class_names.txt, then image000's JPEG and class mask: its instance mask fails.
+    failing = fail_on_call(4, error)
 
     def write_bytes(path: Path, data: bytes) -> int:
         failing()

@@ -18,6 +18,7 @@ from annotool.convert import ConvertOptions, convert_dataset
 from annotool.errors import LabelMapError
 from annotool.labelmap import LabelMap, load_label_map, parse_label_map, read_map_file
 from annotool.labels import IGNORE_ID, load_labels
+from annotool.manifest import MANIFEST_FILE
 from annotool.voc import read_label_png
 
 
@@ -214,10 +215,11 @@ def test_exact_maps_act_as_a_dict_lookup(mapping: dict[str, str | None], label: 
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file's bytes but the manifest's, which records the map and the JSON's hashes."""
     return {
         str(path.relative_to(root)): path.read_bytes()
         for path in sorted(root.rglob("*"))
-        if path.is_file()
+        if path.is_file() and path.name != MANIFEST_FILE
     }
 
 

@@ -19,11 +19,13 @@ from annotool.labelme_write import (
     new_document,
     predicted_description,
     shapes_from_mask,
+    shapes_from_objects,
     write_document,
 )
 from annotool.labels import IGNORE_ID, LabelSet
 from annotool.polygons import TraceOptions
 from annotool.rasterize import rasterize
+from annotool.voc import mask_values
 
 CLASS_NAMES = ("_background_", "cat", "dog")
 
@@ -139,3 +141,52 @@ def test_merge_refuses_a_document_it_cannot_read_fully(tmp_path: Path) -> None:
     )
     with pytest.raises(AnnotationError, match=r"b\.json shape 0: .*--overwrite"):
         human_pixels(odd_shape, 20, 30)
+
+
+@pytest.mark.parametrize("shape_type", ["polygon", "mask"])
+def test_objects_are_traced_one_by_one_and_give_both_masks_back(
+    tmp_path: Path, shape_type: str
+) -> None:
+    classes = np.zeros((30, 40), dtype=np.uint8)
+    objects = np.zeros((30, 40), dtype=np.uint8)
+    classes[2:12, 2:20], objects[2:12, 2:10], objects[2:12, 10:20] = 1, 1, 2  # two cats touch
+    classes[15:28, 2:30], objects[15:28, 2:30] = 2, 3  # a dog with a hole
+    classes[19:24, 8:14], objects[19:24, 8:14] = 0, 0
+    classes[20:23, 9:12], objects[20:23, 9:12] = 1, 4  # a cat in the dog's hole
+    classes[2:6, 30:36] = classes[8:12, 30:36] = 2  # one dog in two parts
+    objects[2:6, 30:36] = objects[8:12, 30:36] = 5
+    classes[0:2, 36:40] = IGNORE_ID
+    options = ShapeOptions(TraceOptions(tolerance=0), shape_type)  # type: ignore[arg-type]
+    shapes = shapes_from_objects(classes, objects, CLASS_NAMES, options)
+    groups = {(shape["label"], shape["group_id"]) for shape in shapes}
+    assert ("dog", 5) in groups and ("cat", None) in groups and ("cat", 1) not in groups
+    path = tmp_path / "a.json"
+    Image.new("RGB", (40, 30)).save(tmp_path / "a.png")
+    write_document(path, new_document(shapes, path, tmp_path / "a.png", 30, 40))
+    labels = LabelSet(CLASS_NAMES)
+    annotation, problems = read_annotation(path, labels)
+    assert annotation is not None and problems == []
+    class_label, object_label = rasterize(annotation.shapes, 30, 40, labels)
+    assert np.array_equal(mask_values(class_label), classes)
+    painted = classes > 0
+    pairs = np.unique(np.stack([objects[painted], object_label[painted]]), axis=1)
+    assert pairs.shape[1] == len(np.unique(objects[painted])) == 6  # ignore is object 0
+
+
+def test_too_many_objects_are_refused() -> None:
+    objects = (np.arange(300).reshape(15, 20) % 254 + 1).astype(np.uint8)
+    classes = (np.arange(300).reshape(15, 20) // 254 + 1).astype(np.uint8)
+    with pytest.raises(AnnotationError, match=r"\(object, class\) pairs, more than the 254"):
+        shapes_from_objects(classes, objects, CLASS_NAMES)
+
+
+def test_void_and_ignored_pixels_are_no_object() -> None:
+    """VOC2012 marks object borders 255 in both masks: ignore regions, never a group."""
+    classes = np.zeros((10, 20), dtype=np.uint8)
+    classes[0:2, :] = classes[8:10, :] = IGNORE_ID
+    objects = np.where(classes == IGNORE_ID, IGNORE_ID, 0).astype(np.uint8)
+    shapes = shapes_from_objects(classes, objects, CLASS_NAMES)
+    assert [(shape["label"], shape["group_id"]) for shape in shapes] == [
+        ("__ignore__", None),
+        ("__ignore__", None),
+    ]

@@ -21,7 +21,9 @@ EXPECTED_COMMANDS = [
     "predict",
     "evaluate",
     "export",
+    "import",
     "masks-to-labelme",
+    "review",
 ]
 
 

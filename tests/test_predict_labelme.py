@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from train_fixtures import one_torch_thread, save_untrained_checkpoint  # noqa: 
 
 from annotool.cli import main
 from annotool.labelme_write import LabelmeOutput, ShapeOptions
+from annotool.objects import ObjectThresholds
 from annotool.polygons import TraceOptions
 from annotool.train.inference import Predictor
 from annotool.train.predict import labelme_json_path, predict_images
@@ -35,22 +36,20 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @dataclass
 class FixedPredictor:
-    """Predicts the same two regions for every image: a cat (probability 0.9) at the top
-    left, a dog (probability 0.6) at the bottom right."""
+    """Predicts the same two objects for every image: a cat (confidence 0.95) at the top
+    left, a dog (confidence 0.65, cat the runner-up) at the bottom right."""
 
     class_names: tuple[str, ...] = CLASS_NAMES
+    object_thresholds: ObjectThresholds = field(default_factory=ObjectThresholds)
+    checkpoint: None = None
 
-    def predict_with_confidence(
-        self, image: NDArray[np.uint8]
-    ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         height, width = image.shape[:2]
-        classes = np.zeros((height, width), dtype=np.uint8)
-        confidence = np.full((height, width), 0.99, dtype=np.float32)
-        classes[2:13, 2:13] = 1
-        confidence[2:13, 2:13] = 0.9
-        classes[20:30, 25:38] = 2
-        confidence[20:30, 25:38] = 0.6
-        return classes, confidence
+        probabilities = np.zeros((3, height, width), dtype=np.float32)
+        probabilities[:] = np.array([0.98, 0.01, 0.01])[:, None, None]
+        probabilities[:, 2:13, 2:13] = np.array([0.05, 0.9, 0.05])[:, None, None]
+        probabilities[:, 20:30, 25:38] = np.array([0.35, 0.2, 0.45])[:, None, None]
+        return probabilities
 
 
 def photo(path: Path, height: int = 32, width: int = 40) -> Path:
@@ -79,9 +78,9 @@ def human_document(image: Path) -> dict:
     }
 
 
-def labelme(existing: str = "skip", min_confidence: float = 0.0) -> LabelmeOutput:
-    trace = TraceOptions(tolerance=0, min_confidence=min_confidence)
-    return LabelmeOutput(ShapeOptions(trace), existing)  # type: ignore[arg-type]
+def labelme(existing: str = "skip", min_confidence: float | None = None) -> LabelmeOutput:
+    trace = TraceOptions(tolerance=0)
+    return LabelmeOutput(ShapeOptions(trace), existing, min_confidence=min_confidence)  # type: ignore[arg-type]
 
 
 def test_labelme_json_goes_beside_the_image_with_predicted_shapes(tmp_path: Path) -> None:
@@ -92,9 +91,16 @@ def test_labelme_json_goes_beside_the_image_with_predicted_shapes(tmp_path: Path
     check_labelme_document(document, 32, 40)
     assert document["imagePath"] == "a.jpg"
     assert [(shape["label"], shape["description"]) for shape in document["shapes"]] == [
-        ("dog", "annotool: predicted, mean probability 0.60"),
-        ("cat", "annotool: predicted, mean probability 0.90"),
+        (
+            "dog",
+            "annotool: predicted; mean probability dog 0.45, runner-up cat 0.20; confidence 0.65",
+        ),
+        (
+            "cat",
+            "annotool: predicted; mean probability cat 0.90, runner-up dog 0.05; confidence 0.95",
+        ),
     ]
+    assert (report.too_small, report.unsure) == (0, 0)
 
 
 def test_mask_shapes_carry_the_prediction_losslessly(tmp_path: Path) -> None:
@@ -116,6 +122,16 @@ def test_min_confidence_drops_unsure_regions(tmp_path: Path) -> None:
     shapes = json.loads(report.written[0].read_text())["shapes"]
     assert [shape["label"] for shape in shapes] == ["cat"]
     assert json.loads(report.written[0].read_text())["imagePath"] == "../a.jpg"
+    assert (report.too_small, report.unsure) == (0, 1)
+
+
+def test_min_area_drops_small_objects(tmp_path: Path) -> None:
+    image = photo(tmp_path / "a.jpg")
+    output = LabelmeOutput(ShapeOptions(TraceOptions(tolerance=0)), min_area=122)
+    report = predict_images(FixedPredictor(), [image], tmp_path / "out", labelme=output)  # type: ignore[arg-type]
+    shapes = json.loads(report.written[0].read_text())["shapes"]
+    assert [shape["label"] for shape in shapes] == ["dog"]  # 130 pixels; the cat has 121
+    assert (report.too_small, report.unsure) == (1, 0)
 
 
 @pytest.mark.parametrize("existing", ["skip", "merge", "overwrite"])
@@ -186,7 +202,7 @@ def test_cli_labelme_skip_merge_overwrite(checkpoint_path: Path, tmp_path: Path)
         document = json.loads((folder / name).read_text())
         check_labelme_document(document, 32, 40)
         assert all(
-            shape["description"].startswith("annotool: predicted, mean probability ")
+            shape["description"].startswith("annotool: predicted; mean probability ")
             for shape in document["shapes"]
         )
     (folder / "a.json").write_text(json.dumps(human_document(folder / "a.jpg")))
@@ -199,6 +215,34 @@ def test_cli_labelme_skip_merge_overwrite(checkpoint_path: Path, tmp_path: Path)
     replaced = predict_cli(checkpoint_path, str(folder / "a.jpg"), "--labelme", "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert HUMAN_SHAPE not in json.loads((folder / "a.json").read_text())["shapes"]
+
+
+def test_cli_says_how_many_objects_it_left_out_and_why(
+    checkpoint_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        Predictor, "probabilities", lambda _, image: FixedPredictor().probabilities(image)
+    )
+    image = photo(tmp_path / "a.jpg")
+    default = predict_cli(checkpoint_path, str(image), "--labelme")
+    assert default.exit_code == 0, default.output
+    assert "Left out 0 predicted objects: 0 too small, 0 with low confidence" in default.output
+    assert "minimum area 20 px, minimum confidence 0.00; default thresholds" in default.output
+    assert len(json.loads((tmp_path / "a.json").read_text())["shapes"]) == 2
+    stricter = predict_cli(
+        checkpoint_path,
+        str(image),
+        "--labelme",
+        "--overwrite",
+        "--min-area",
+        "122",
+        "--min-confidence",
+        "0.99",
+    )
+    assert stricter.exit_code == 0, stricter.output
+    assert "Left out 2 predicted objects: 1 too small, 1 with low confidence" in stricter.output
+    assert "minimum area 122 px, minimum confidence 0.99" in stricter.output
+    assert json.loads((tmp_path / "a.json").read_text())["shapes"] == []
 
 
 @pytest.mark.parametrize("labelme_flag", [[], ["--labelme"]], ids=["masks", "labelme"])
@@ -225,6 +269,8 @@ def test_cli_names_a_truncated_image_and_does_the_rest(
     ("arguments", "message"),
     [
         (["--merge"], "--merge needs --labelme"),
+        (["--out", "o", "--min-area", "3"], "--min-area needs --labelme"),
+        (["--out", "o", "--min-confidence", "0.5"], "--min-confidence needs --labelme"),
         (["--labelme", "--merge", "--overwrite"], "--merge and --overwrite exclude each other"),
         (["--labelme", "--overlay"], "--overlay goes with masks"),
         ([], "give --out for the masks"),

@@ -3,23 +3,30 @@ from __future__ import annotations
 import pytest
 import torch
 
-from annotool.train.device import DeviceError, autocast, resolve_device, resolve_precision
+from annotool.train.device import (
+    DeviceError,
+    autocast,
+    half_precision,
+    requested_precision,
+    resolve_device,
+)
 
 CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_an_explicit_precision_is_kept_on_the_cpu(precision: str) -> None:
-    assert resolve_precision(precision, CPU) == precision
+    assert requested_precision(precision, CPU) == precision
 
 
-def test_auto_precision_on_the_cpu_is_fp32_or_bf16() -> None:
-    assert resolve_precision("auto", CPU) in ("fp32", "bf16")
+def test_auto_is_left_to_the_measurement() -> None:
+    assert requested_precision("auto", CPU) is None
+    assert half_precision(CPU) == "bf16"
 
 
 def test_an_unknown_precision_is_refused() -> None:
     with pytest.raises(DeviceError, match="unknown precision 'fp8'"):
-        resolve_precision("fp8", CPU)
+        requested_precision("fp8", CPU)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")

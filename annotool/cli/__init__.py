@@ -6,9 +6,10 @@ printing. The commands are grouped by what they work on, one module per group:
 
 - :mod:`annotool.cli.annotations`: convert, check, labels, masks-to-labelme
 - :mod:`annotool.cli.export`: export coco, export yolo
+- :mod:`annotool.cli.importing`: import coco, import yolo, import voc
 - :mod:`annotool.cli.dataset`: split, stats, evaluate
-- :mod:`annotool.cli.training`, :mod:`annotool.cli.predict`: train, predict (torch is
-  imported only when they run)
+- :mod:`annotool.cli.training`, :mod:`annotool.cli.predict`, :mod:`annotool.cli.review`:
+  train, predict, review (torch is imported only when they run)
 - :mod:`annotool.cli.common`: error handling, progress bars and the options they share
 """
 
@@ -21,7 +22,9 @@ from annotool.cli.annotations import check, convert, labels_command, masks_to_la
 from annotool.cli.common import Interrupted, reports_errors
 from annotool.cli.dataset import evaluate, split_command, stats
 from annotool.cli.export import export
+from annotool.cli.importing import import_group
 from annotool.cli.predict import predict
+from annotool.cli.review import review_command
 from annotool.cli.training import train
 
 __all__ = ["Interrupted", "main", "reports_errors"]
@@ -45,9 +48,11 @@ for command in (
     split_command,
     stats,
     export,
+    import_group,
     train,
     predict,
     evaluate,
     masks_to_labelme_command,
+    review_command,
 ):
     main.add_command(command)

@@ -34,6 +34,7 @@ from annotool.labelme_write import ShapeOptions, ShapeType
 from annotool.labels import labels_from_names
 from annotool.masks_to_labelme import find_mask_pairs, masks_to_labelme
 from annotool.polygons import TraceOptions
+from annotool.update import update_dataset
 
 
 @click.command(epilog=docs_epilog("convert.md"))
@@ -50,6 +51,12 @@ from annotool.polygons import TraceOptions
     "--skip-invalid", is_flag=True, help="Convert the valid files, list the skipped ones."
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Reuse OUT_DIR from an earlier convert: convert only new and changed files, "
+    "remove the outputs of deleted ones.",
+)
 @recursive_option
 @workers_option
 @quiet_option
@@ -64,6 +71,7 @@ def convert(
     npy: bool,
     skip_invalid: bool,
     overwrite: bool,
+    update: bool,
     recursive: bool,
     workers: int,
     quiet: bool,
@@ -72,30 +80,60 @@ def convert(
 
     INPUT is a folder of labelme .json files, a .json file, or several of both.
     Writes JPEGImages/, SegmentationClass/ (palettized PNG, pixel = class id, 255 =
-    __ignore__), SegmentationObject/, visualizations and class_names.txt. Every file is
-    checked first; by default any invalid file means nothing is written.
+    __ignore__), SegmentationObject/, visualizations, class_names.txt and a manifest of
+    what it was made from. Every file is checked first; by default any invalid file
+    means nothing is written. --update redoes only what changed since the convert that
+    wrote OUT_DIR (everything when the labels or options changed) and leaves the same
+    files a full convert would.
     """
+    if update and overwrite:
+        raise click.UsageError(
+            "--update reuses OUT_DIR and --overwrite replaces it; pass one of them"
+        )
     labels = load_labels_option(labels_spec)
     label_map = load_map_option(map_specs)
     options = ConvertOptions(objects=objects, visualizations=viz, npy=npy)
     found = find_inputs(inputs, recursive)
-    with progress_bar(len(found.files), "Converting", quiet) as progress:
-        result = convert_dataset(
-            found,
-            out_dir,
-            labels,
-            options,
-            recursive=recursive,
-            skip_invalid=skip_invalid,
-            overwrite=overwrite,
-            workers=workers,
-            progress=progress,
-            label_map=label_map,
+    with progress_bar(len(found.files), "Updating" if update else "Converting", quiet) as progress:
+        if update:
+            result = update_dataset(
+                found,
+                out_dir,
+                labels,
+                options,
+                recursive=recursive,
+                skip_invalid=skip_invalid,
+                workers=workers,
+                progress=progress,
+                label_map=label_map,
+            )
+        else:
+            result = convert_dataset(
+                found,
+                out_dir,
+                labels,
+                options,
+                recursive=recursive,
+                skip_invalid=skip_invalid,
+                overwrite=overwrite,
+                workers=workers,
+                progress=progress,
+                label_map=label_map,
+            )
+    if update:
+        for reason in result.redo_reasons:
+            click.echo(f"Converting everything: {reason}.")
+        click.echo(
+            f"Updated {result.out_dir}: converted {len(result.converted)}, kept "
+            f"{result.kept}, removed {len(result.removed)} (skipped {len(result.skipped)})."
         )
-    click.echo(
-        f"Converted {len(result.converted)} images into {result.out_dir} "
-        f"(skipped {len(result.skipped)})."
-    )
+        for problem in result.warnings:
+            click.echo(f"warning: {problem}", err=True)
+    else:
+        click.echo(
+            f"Converted {len(result.converted)} images into {result.out_dir} "
+            f"(skipped {len(result.skipped)})."
+        )
     echo_skipped_and_unused(result.skipped, result.unused_classes)
     click.echo(format_pixel_shares(result))
 
@@ -207,7 +245,8 @@ def masks_to_labelme_command(
     Each connected region becomes a polygon (holes are later _background_ polygons, 255
     becomes __ignore__), so 'annotool convert OUT_DIR' gives the masks back. An existing
     JSON is left alone unless --overwrite. Open the result with
-    'labelme IMAGE_DIR --output OUT_DIR --labels LABELS'.
+    'labelme IMAGE_DIR --output OUT_DIR --labels LABELS'. For a VOC-style dataset folder,
+    'annotool import voc DATASET_DIR OUT_DIR' does the same.
     """
     labels = load_labels_option(labels_spec)
     pairs = find_mask_pairs(mask_dir, image_dir)

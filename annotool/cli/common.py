@@ -236,8 +236,9 @@ precision_option = click.option(
     type=click.Choice(PRECISION_CHOICES),
     default="auto",
     show_default=True,
-    help="auto: bf16 on GPUs that support it (fp16 on older ones) and on CPUs with AMX; "
-    "fp32 elsewhere, where bf16 is slower.",
+    help="auto: time a step in fp32 and in bf16 (fp16 on GPUs without bf16) and keep "
+    "the 16-bit one only when it is 1.1x faster; predict and evaluate use the choice of "
+    "the run.",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,7 +11,6 @@ from annotool.cli.common import (
     device_option,
     docs_epilog,
     interrupted_file_by_file,
-    min_area_option,
     precision_option,
     progress_bar,
     quiet_option,
@@ -20,13 +20,15 @@ from annotool.cli.common import (
     tolerance_option,
 )
 from annotool.labelme_write import (
-    PREDICTED_MIN_AREA,
     ExistingPolicy,
     LabelmeOutput,
     ShapeOptions,
     ShapeType,
 )
 from annotool.polygons import MAX_OVERLAP, TraceOptions
+
+if TYPE_CHECKING:
+    from annotool.train.inference import Predictor
 
 
 @click.command(epilog=docs_epilog("predict.md"))
@@ -63,12 +65,20 @@ from annotool.polygons import MAX_OVERLAP, TraceOptions
 @click.option(
     "--min-confidence",
     type=click.FloatRange(min=0, max=1),
-    default=0.0,
-    show_default=True,
-    help="With --labelme: drop regions whose mean predicted probability is lower.",
+    metavar="P",
+    help="With --labelme: drop objects whose mean probability of not being background "
+    "is lower. Default: the threshold training chose on the validation set (0 for "
+    "checkpoints from before it).",
+)
+@click.option(
+    "--min-area",
+    type=click.IntRange(min=0),
+    metavar="PX",
+    help="With --labelme: drop objects smaller than this many pixels. Default: the size "
+    "training derived from the smallest annotated object (20 for checkpoints from "
+    "before it).",
 )
 @tolerance_option
-@min_area_option(PREDICTED_MIN_AREA)
 @shape_type_option
 @device_option
 @precision_option
@@ -82,9 +92,9 @@ def predict(
     labelme: bool,
     merge: bool,
     overwrite: bool,
-    min_confidence: float,
+    min_confidence: float | None,
+    min_area: int | None,
     tolerance: float,
-    min_area: int,
     shape_type: ShapeType,
     device: str,
     precision: str,
@@ -94,9 +104,10 @@ def predict(
 
     INPUT is an image or a folder of images. Each mask is a palettized PNG of class ids
     at the image's own size (EXIF orientation applied). With --labelme, each image gets
-    a labelme JSON instead, whose shapes say they were predicted and how sure the model
-    was. An image that cannot be read is named at the end (exit 1); the others are
-    done. Needs the train extra.
+    a labelme JSON instead: one shape per predicted object, whose description says it
+    was predicted, its class and the runner-up, and how sure the model was; objects too
+    small or too unsure are left out and counted. An image that cannot be read is named
+    at the end (exit 1); the others are done. Needs the train extra.
     """
     labelme_output = _labelme_output(
         labelme, out_dir, overlay, merge, overwrite, min_confidence, tolerance, min_area, shape_type
@@ -121,6 +132,8 @@ def predict(
             f"Skipped {len(report.skipped)} images that already have a labelme JSON "
             "(--merge adds predictions to them, --overwrite replaces them)"
         )
+    if labelme_output is not None:
+        click.echo(_dropped_note(report.too_small, report.unsure, predictor, labelme_output))
     report_failures(report.failed, len(images), "images")
 
 
@@ -130,17 +143,20 @@ def _labelme_output(
     overlay: bool,
     merge: bool,
     overwrite: bool,
-    min_confidence: float,
+    min_confidence: float | None,
     tolerance: float,
-    min_area: int,
+    min_area: int | None,
     shape_type: ShapeType,
 ) -> LabelmeOutput | None:
     """The LabelmeOutput that predict's options ask for (None: masks), after checking
     that they go together."""
     if not labelme:
         given = [name for name, on in (("--merge", merge), ("--overwrite", overwrite)) if on]
-        if min_confidence > 0:
-            given.append("--min-confidence")
+        given += [
+            name
+            for name, value in (("--min-confidence", min_confidence), ("--min-area", min_area))
+            if value is not None
+        ]
         if given:
             needs = "needs" if len(given) == 1 else "need"
             raise click.UsageError(f"{' and '.join(given)} {needs} --labelme")
@@ -151,6 +167,28 @@ def _labelme_output(
         raise click.UsageError("--merge and --overwrite exclude each other")
     if overlay:
         raise click.UsageError("--overlay goes with masks, not with --labelme")
-    trace = TraceOptions(tolerance=tolerance, min_area=min_area, min_confidence=min_confidence)
+    trace = TraceOptions(tolerance=tolerance)
     existing: ExistingPolicy = "merge" if merge else "overwrite" if overwrite else "skip"
-    return LabelmeOutput(shapes=ShapeOptions(trace, shape_type), existing=existing)
+    return LabelmeOutput(
+        shapes=ShapeOptions(trace, shape_type),
+        existing=existing,
+        min_area=min_area,
+        min_confidence=min_confidence,
+    )
+
+
+def _dropped_note(too_small: int, unsure: int, predictor: Predictor, labelme: LabelmeOutput) -> str:
+    """How many predicted objects were left out, why, and at which thresholds."""
+    from annotool.train.predict import labelme_thresholds
+
+    thresholds = labelme_thresholds(predictor, labelme)
+    source = (
+        "trained"
+        if predictor.checkpoint is not None and predictor.checkpoint.object_thresholds
+        else "default"
+    )
+    return (
+        f"Left out {too_small + unsure} predicted objects: {too_small} too small, "
+        f"{unsure} with low confidence ({thresholds.describe()}; {source} thresholds, "
+        "--min-area and --min-confidence change them)"
+    )

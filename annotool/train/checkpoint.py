@@ -62,6 +62,11 @@ class Checkpoint:
     training_weights: dict[str, torch.Tensor] | None = None
     """The raw weights training resumes from; ``model_state`` holds their moving average,
     the weights to predict with."""
+    object_thresholds: dict[str, float | None] | None = None
+    """What ``predict --labelme`` keeps of the predicted objects, chosen on the validation
+    set at the end of training (see :mod:`annotool.train.prelabels`): ``min_area_share``,
+    ``min_confidence`` and the validation scores they gave. None: files from before it,
+    or a run that has not finished."""
     annotool_version: str = annotool.__version__
     torch_version: str = str(torch.__version__)
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -48,35 +45,25 @@ a UNet training step ran 1.3 (width 16) to 1.4 (width 32) times faster in fp32 N
 in NCHW."""
 
 
-@cache
-def cpu_has_fast_bf16() -> bool:
-    """Whether the CPU has AMX tiles for bfloat16 (Intel Sapphire Rapids and later).
-
-    AMX's bf16 matrix units outrun fp32 arithmetic severalfold. AVX-512 BF16 alone does
-    not pay off: on a 2-core machine with it (and without AMX) oneDNN's bf16 convolutions
-    ran at 150-210 GFLOP/s against 200-375 in fp32 (channels-last), and a whole UNet
-    training step was 5-25% slower in bf16, so ``auto`` stays fp32 there.
-    """
-    cpuinfo = Path("/proc/cpuinfo")
-    if platform.machine().lower() not in ("x86_64", "amd64") or not cpuinfo.is_file():
-        return False
-    return "amx_bf16" in cpuinfo.read_text(errors="replace").split()
-
-
-def resolve_precision(requested: str, device: torch.device) -> Precision:
-    """``auto``: bf16 on GPUs that support it and fp16 on older ones; on CPUs bf16 only with
-    AMX (see :func:`cpu_has_fast_bf16`), else fp32."""
+def requested_precision(requested: str, device: torch.device) -> Precision | None:
+    """The precision asked for, checked against ``device``; None for ``auto``, which
+    :mod:`annotool.train.precision` decides by measuring."""
     if requested not in PRECISION_CHOICES:
         raise DeviceError(
             f"unknown precision {requested!r}; use one of {', '.join(PRECISION_CHOICES)}"
         )
-    if requested != "auto":
-        if requested == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise DeviceError("this GPU does not support bf16; use --precision fp16 or fp32")
-        return requested  # type: ignore[return-value]
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_fast_bf16() else "fp32"
+    if requested == "auto":
+        return None
+    if requested == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DeviceError("this GPU does not support bf16; use --precision fp16 or fp32")
+    return requested  # type: ignore[return-value]
+
+
+def half_precision(device: torch.device) -> Precision:
+    """The 16-bit precision worth trying on ``device``: bf16, or fp16 on GPUs without it."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "fp16"
+    return "bf16"
 
 
 def autocast(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager[None]:

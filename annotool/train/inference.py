@@ -25,15 +25,12 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from annotool.errors import CheckpointError, PredictInputError
+from annotool.objects import ObjectThresholds
 from annotool.train.checkpoint import Checkpoint, load_checkpoint
-from annotool.train.device import (
-    MEMORY_FORMAT,
-    Precision,
-    autocast,
-    resolve_device,
-    resolve_precision,
-)
+from annotool.train.device import MEMORY_FORMAT, Precision, autocast, resolve_device
 from annotool.train.model import Normalization, SegmentationModel, build_model
+from annotool.train.options import RESOLVED_KEY
+from annotool.train.precision import CHOICE_KEY, choose_inference_precision
 
 
 def working_size(height: int, width: int, image_size: int | None) -> tuple[int, int]:
@@ -111,10 +108,10 @@ class Predictor:
     def from_checkpoint(
         cls, path: Path, device: str = "auto", precision: str = "auto"
     ) -> Predictor:
-        """Load ``best.pt``/``last.pt`` on ``device`` (a GPU-trained checkpoint loads on a CPU)."""
+        """Load ``best.pt``/``last.pt`` on ``device`` (a GPU-trained checkpoint loads on a
+        CPU) in ``precision`` (``auto``: see :func:`choose_inference_precision`)."""
         checkpoint = load_checkpoint(Path(path))
         torch_device = resolve_device(device)
-        resolved_precision = resolve_precision(precision, torch_device)
         try:
             model = build_model(checkpoint.model_config)
             model.load_state_dict(checkpoint.model_state)
@@ -124,6 +121,13 @@ class Predictor:
                 f"{str(error).splitlines()[0]}); the file is damaged or was edited"
             ) from None
         model.eval().to(device=torch_device, memory_format=MEMORY_FORMAT)
+        resolved_precision = choose_inference_precision(
+            precision,
+            torch_device,
+            model,
+            checkpoint.image_size,
+            checkpoint.training.get(RESOLVED_KEY, {}).get(CHOICE_KEY),
+        )
         return cls(
             model=model,
             class_names=checkpoint.class_names,
@@ -133,6 +137,19 @@ class Predictor:
             precision=resolved_precision,
             image_size=checkpoint.image_size,
             checkpoint=checkpoint,
+        )
+
+    @property
+    def object_thresholds(self) -> ObjectThresholds:
+        """What pre-labels keep of the predicted objects: the thresholds training chose
+        on the validation set, or the defaults for a checkpoint without them."""
+        saved = self.checkpoint.object_thresholds if self.checkpoint is not None else None
+        if not saved:
+            return ObjectThresholds()
+        return ObjectThresholds(
+            min_area=saved.get("min_area"),
+            min_area_share=saved.get("min_area_share"),
+            min_confidence=float(saved.get("min_confidence") or 0.0),
         )
 
     @torch.inference_mode()

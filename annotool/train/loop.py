@@ -29,6 +29,8 @@ from annotool.train.device import (
 )
 from annotool.train.engine import Engine, make_engine
 from annotool.train.options import RESOLVED_KEY, TrainOptions, options_record
+from annotool.train.precision import CHOICE_KEY
+from annotool.train.prelabels import store_object_thresholds
 from annotool.train.report import (
     CURVES_FILE,
     METRICS_FILE,
@@ -100,6 +102,9 @@ def train(options: TrainOptions, observer: TrainingObserver | None = None) -> Tr
                 stopped_early = True
                 break
 
+        if context.is_main:
+            # Which predicted objects pre-labels keep, chosen on the validation set.
+            store_object_thresholds(setup, observer.on_message)
         # No rank may tear down its connections while another still uses them.
         wait_for_all_ranks(context)
         return _result(setup, state, stopped_early, started, context)
@@ -211,6 +216,7 @@ def _training_record(
         RESOLVED_KEY: {
             "class_weights": setup.class_weights,
             "precision": setup.precision,
+            CHOICE_KEY: setup.precision_choice.to_dict() if setup.precision_choice else None,
             "world_size": context.world_size,
             "image_size": setup.image_size,
             "small_objects": loaders.train_set.objects is not None,

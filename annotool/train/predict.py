@@ -1,18 +1,24 @@
 """``annotool predict``: a trained model's masks, overlays or labelme JSON for photos.
 
 The model runs through :class:`~annotool.train.inference.Predictor`; this module finds the
-images and writes what it predicts for each, one whole file at a time.
+images and writes what it predicts for each, one whole file at a time. labelme JSON gets
+one shape per predicted object (see :mod:`annotool.objects`), kept when it is as large
+and as sure as the checkpoint's thresholds (or ``LabelmeOutput``'s overrides) ask.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from annotool.errors import AnnotoolError, OutputExistsError, PredictInputError
 from annotool.fileio import atomic_write_bytes
 from annotool.images import read_rgb
 from annotool.labelme_write import (
+    PREDICTED_PREFIX,
     LabelmeOutput,
     WriteReport,
     human_pixels,
@@ -21,6 +27,14 @@ from annotool.labelme_write import (
     shapes_from_mask,
     write_document,
 )
+from annotool.objects import (
+    ObjectThresholds,
+    describe_object,
+    find_objects,
+    object_class_mask,
+    select_objects,
+)
+from annotool.polygons import Region
 from annotool.progress import ProgressCallback
 from annotool.train.inference import Predictor
 from annotool.visualize import overlay_jpeg
@@ -84,6 +98,7 @@ def predict_images(
     ``<stem>_overlay.jpg`` with ``overlay``. With ``labelme``: ``<stem>.json`` beside the
     image or in ``out_dir`` (see LabelmeOutput). An unreadable image, or a JSON that a
     merge cannot read, is listed in ``failed`` with the reason; the others are written.
+    The predicted objects left out are counted in ``too_small`` and ``unsure``.
     """
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -103,7 +118,7 @@ def predict_images(
                 if json_path.exists() and labelme.existing == "skip":
                     report.skipped.append(path)
                 else:
-                    _write_labelme(predictor, path, json_path, labelme)
+                    _write_labelme(predictor, path, json_path, labelme, report)
                     report.written.append(json_path)
         except AnnotoolError as error:
             report.failed.append((path, str(error)))
@@ -125,20 +140,54 @@ def _write_mask(predictor: Predictor, path: Path, out_dir: Path, overlay: bool) 
     return [mask_path]
 
 
+def labelme_thresholds(predictor: Predictor, labelme: LabelmeOutput) -> ObjectThresholds:
+    """The checkpoint's object thresholds, with what ``labelme`` overrides."""
+    thresholds = predictor.object_thresholds
+    if labelme.min_area is not None:
+        thresholds = replace(thresholds, min_area=labelme.min_area)
+    if labelme.min_confidence is not None:
+        thresholds = replace(thresholds, min_confidence=labelme.min_confidence)
+    return thresholds
+
+
 def _write_labelme(
-    predictor: Predictor, path: Path, json_path: Path, labelme: LabelmeOutput
+    predictor: Predictor,
+    path: Path,
+    json_path: Path,
+    labelme: LabelmeOutput,
+    report: WriteReport,
 ) -> None:
     image = read_rgb(path, oriented=True, error=PredictInputError)
-    classes, confidence = predictor.predict_with_confidence(image)
-    height, width = classes.shape
+    object_map, objects = find_objects(predictor.probabilities(image))
+    height, width = object_map.shape
+    thresholds = labelme_thresholds(predictor, labelme)
+    selection = select_objects(
+        objects, thresholds.min_pixels(height, width), thresholds.min_confidence
+    )
     human = None
     if json_path.exists() and labelme.existing == "merge":
         document, human = human_pixels(json_path, height, width)
+    by_index = {item.index: item for item in selection.kept}
+
+    def describe(region: Region) -> str:
+        top, bottom, left, right = region.box
+        inside = object_map[top:bottom, left:right][region.filled]
+        found = [by_index[index] for index in np.unique(inside).tolist() if index in by_index]
+        if region.class_id == 0 or not found:
+            return PREDICTED_PREFIX
+        return f"{PREDICTED_PREFIX}; {describe_object(found[0], predictor.class_names)}"
+
     shapes = shapes_from_mask(
-        classes, predictor.class_names, labelme.shapes, confidence=confidence, avoid=human
+        object_class_mask(object_map, selection.kept),
+        predictor.class_names,
+        labelme.shapes,
+        avoid=human,
+        describe=describe,
     )
     if human is None:
         document = new_document(shapes, json_path, path, height, width)
     else:
         document = merged_document(document, shapes)
     write_document(json_path, document)
+    report.too_small += selection.too_small
+    report.unsure += selection.unsure

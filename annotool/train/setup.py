@@ -18,7 +18,7 @@ from annotool.images import ImageSource, read_header
 from annotool.stats import DatasetStats, dataset_stats, read_class_weights
 from annotool.tables import name_some
 from annotool.train.checkpoint import Checkpoint, load_checkpoint
-from annotool.train.device import DistributedContext, Precision, resolve_precision
+from annotool.train.device import DistributedContext, Precision
 from annotool.train.encoders import PretrainedWeights, pretrained_weights
 from annotool.train.model import IMAGENET_NORMALIZATION, ModelConfig, Normalization
 from annotool.train.options import (
@@ -27,6 +27,7 @@ from annotool.train.options import (
     options_for_resume,
     saved_options,
 )
+from annotool.train.precision import PrecisionChoice, choose_training_precision
 from annotool.train.report import CURVES_FILE, METRICS_FILE
 from annotool.voc import VocLayout
 
@@ -60,6 +61,8 @@ class RunSetup:
     model_config: ModelConfig
     device: torch.device
     precision: Precision
+    precision_choice: PrecisionChoice | None
+    """What ``--precision auto`` measured (None for a precision given)."""
     resumed: Checkpoint | None
     encoder_weights: PretrainedWeights | None
     """Pretrained weights to start the encoder from; read by rank 0 only, since
@@ -107,7 +110,6 @@ def prepare(
         if context.is_main:
             for name in (BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, CURVES_FILE):
                 (out_dir / name).unlink(missing_ok=True)
-    precision = resolve_precision(options.precision, device)
     encoder_weights = None
     if resumed is not None:
         normalization = resumed.normalization
@@ -138,6 +140,11 @@ def prepare(
             if context.is_main:
                 encoder_weights = pretrained_weights(options.encoder, options.encoder_weights)
         image_size = options.image_size or auto_image_size(layout, train_stems)
+    precision, precision_choice = choose_training_precision(
+        options.precision, device, model_config, options.size, context
+    )
+    if precision_choice is not None:
+        on_message(precision_choice.describe())
     on_message(
         f"{len(train_stems)} train and {len(val_stems)} val images, {len(class_names)} classes; "
         f"working size {image_size} px (long side); device {device}, precision {precision}, "
@@ -158,6 +165,7 @@ def prepare(
         model_config=model_config,
         device=device,
         precision=precision,
+        precision_choice=precision_choice,
         resumed=resumed,
         encoder_weights=encoder_weights,
     )
