@@ -60,7 +60,7 @@ def test_page_escapes_names_and_needs_no_network() -> None:
             "kinds": [{"name": "wrong_label", "title": "wrong label", "count": 1}],
             "classes": ["<script>alert(1)</script>"],
             "photos": 1,
-            "fold_mious": [0.5, 0.6],
+            "fold_mious": ["0.50", "0.60"],
             "leaks": 0,
         }
     )

@@ -83,6 +83,7 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
     "--dataset",
     "dataset_dir",
     type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
     help="A converted dataset whose split files say which photos are in train, val and "
     "test: duplicate pairs across them are leaks.",
 )
@@ -94,7 +95,13 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
     help="Also write copies of the labelme files with findings here: flagged shapes, "
     "missing objects as '?<class>' shapes. The originals are never modified.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the folds and the models: same photos and seed, same folds.",
+)
 @click.option(
     "--image-size",
     default="auto",
@@ -141,8 +148,8 @@ def review_command(
     invalid files are reported and left out) is scored by a model trained on the other
     folds, never on it. Shapes the model gives to another class (wrong_label), calls
     background (spurious) or outlines differently (boundary), and objects it sees that
-    no shape covers (missing), are ranked by one score in 0..1. Writes REVIEW_DIR/
-    review.json and index.html (open it in a browser). Needs the train extra.
+    no shape covers (missing), are ranked by one score in 0..1. Writes review.json and
+    index.html (open it in a browser) into REVIEW_DIR. Needs the train extra.
     """
     labels = load_labels_option(labels_spec)
     label_map = load_map_option(map_specs)

@@ -108,7 +108,7 @@ def write_page(
             ],
             "classes": classes,
             "photos": len(files),
-            "fold_mious": [round(value, 3) for value in fold_mious],
+            "fold_mious": [f"{value:.2f}" for value in fold_mious],
             "leaks": sum(1 for pair in duplicates if pair.leak),
         }
     )
@@ -196,7 +196,7 @@ def finding_picture(
     crop[tinted] = (1 - MODEL_ALPHA) * crop[tinted] + MODEL_ALPHA * MODEL_COLOUR
     crop[_edge(tinted, 1)] = MODEL_COLOUR
     if annotated is not None:
-        crop[_edge(_resized_mask(annotated[top:bottom, left:right], size), 2)] = ANNOTATION_COLOUR
+        crop[_edge(_resized_mask(annotated[top:bottom, left:right], size), 3)] = ANNOTATION_COLOUR
     return crop.round().astype(np.uint8)
 
 
