@@ -9,7 +9,8 @@ every file is reported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -22,11 +23,11 @@ from annotool import __version__
 from annotool.batch import BatchSummary, write_valid_files
 from annotool.check import AnnotationInputs, FileCheck, find_annotation_files, unused_classes
 from annotool.errors import AnnotationError, AnnotoolError, Problem
-from annotool.fileio import staged_dir, write_staged
+from annotool.fileio import naming_path, staged_dir, write_staged
 from annotool.labelmap import LabelMap
 from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
-from annotool.manifest import MANIFEST_FILE, FileStamp, Manifest, ManifestEntry
+from annotool.manifest import MANIFEST_FILE, FileStamp, ManifestEntry, ManifestWriter
 from annotool.progress import ProgressCallback
 from annotool.rasterize import class_ids_npy, rasterize_values
 from annotool.tables import text_table
@@ -107,21 +108,29 @@ def convert_dataset(
     """
     found = find_annotation_files(inputs, recursive)
     out_dir = Path(out_dir)
+    tally = DatasetTally.empty(labels)
     with staged_dir(out_dir, overwrite) as staging:
         layout = VocLayout(staging)
         start_dataset(layout, labels, options)
-        summary, entries = write_examples(
-            layout,
-            found.files,
-            labels,
-            options,
-            skip_invalid=skip_invalid,
-            workers=workers,
-            progress=progress,
-            label_map=label_map,
-        )
-        write_manifest(layout, convert_settings(labels, options, label_map), entries)
-    return dataset_result(out_dir, labels, summary, entries, list(found.warnings))
+        settings = convert_settings(labels, options, label_map)
+        with manifest_writer(layout, settings) as manifest:
+
+            def add_entry(entry: ManifestEntry) -> None:
+                manifest.write(entry)
+                tally.add(entry)
+
+            summary = write_examples(
+                layout,
+                found.files,
+                labels,
+                options,
+                add_entry,
+                skip_invalid=skip_invalid,
+                workers=workers,
+                progress=progress,
+                label_map=label_map,
+            )
+    return dataset_result(out_dir, labels, summary, tally, list(found.warnings))
 
 
 def convert_settings(
@@ -162,20 +171,21 @@ def output_folders(layout: VocLayout, options: ConvertOptions) -> list[Path]:
     return folders
 
 
-def output_paths(layout: VocLayout, stem: str, options: ConvertOptions) -> list[Path]:
-    """Every file :func:`write_example` writes for ``stem`` with ``options``."""
-    paths = [layout.jpeg_path(stem), layout.class_mask_path(stem)]
+def output_files(layout: VocLayout, options: ConvertOptions) -> list[tuple[Path, str]]:
+    """``(folder, suffix)`` of every file :func:`write_example` writes for an image with
+    ``options``: the image ``stem`` gets ``folder / f"{stem}{suffix}"``."""
+    names = [layout.jpeg_path(""), layout.class_png_path("")]
     if options.objects:
-        paths.append(layout.object_mask_path(stem))
+        names.append(layout.object_png_path(""))
     if options.visualizations:
-        paths.append(layout.class_viz_path(stem))
+        names.append(layout.class_viz_path(""))
         if options.objects:
-            paths.append(layout.object_viz_path(stem))
+            names.append(layout.object_viz_path(""))
     if options.npy:
-        paths.append(layout.class_npy_path(stem))
+        names.append(layout.class_npy_path(""))
         if options.objects:
-            paths.append(layout.object_npy_path(stem))
-    return paths
+            names.append(layout.object_npy_path(""))
+    return [(name.parent, name.name) for name in names]
 
 
 def write_examples(
@@ -183,20 +193,20 @@ def write_examples(
     files: Sequence[Path],
     labels: LabelSet,
     options: ConvertOptions,
+    add_entry: Callable[[ManifestEntry], None],
     *,
     skip_invalid: bool = False,
     workers: int = 1,
     progress: ProgressCallback | None = None,
     label_map: LabelMap | None = None,
     require_written: bool = True,
-) -> tuple[BatchSummary, list[ManifestEntry]]:
+) -> BatchSummary:
     """Check ``files`` and write each valid one's outputs into ``layout`` (see
-    :func:`annotool.batch.write_valid_files`); return the summary and each file's
-    manifest entry, in file order."""
-    entries: list[ManifestEntry] = []
+    :func:`annotool.batch.write_valid_files`); hand each one's manifest entry to
+    ``add_entry``, in file order, as it is written."""
 
-    def add_entry(check: FileCheck, record: ExampleRecord) -> None:
-        entries.append(
+    def consume(check: FileCheck, record: ExampleRecord) -> None:
+        add_entry(
             ManifestEntry(
                 stem=check.path.stem,
                 json=record.json,
@@ -207,11 +217,11 @@ def write_examples(
         )
 
     write = partial(write_example, layout=layout, labels=labels, options=options)
-    summary = write_valid_files(
+    return write_valid_files(
         files,
         labels,
         write,
-        add_entry,
+        consume,
         verb="convert",
         skip_invalid=skip_invalid,
         workers=workers,
@@ -219,41 +229,60 @@ def write_examples(
         label_map=label_map,
         require_written=require_written,
     )
-    return summary, entries
 
 
-def write_manifest(
-    layout: VocLayout, settings: dict[str, object], entries: Sequence[ManifestEntry]
-) -> None:
-    """Write the dataset's manifest: annotool's version, the settings (see
-    :func:`convert_settings`), one entry per image."""
-    manifest = Manifest(__version__, settings, tuple(entries))
-    write_staged(layout.root / MANIFEST_FILE, manifest.to_bytes())
+@contextmanager
+def manifest_writer(layout: VocLayout, settings: dict[str, object]) -> Iterator[ManifestWriter]:
+    """Write the staged dataset's manifest (annotool's version, the settings of
+    :func:`convert_settings`) an entry at a time, in the order of the input files."""
+    path = layout.root / MANIFEST_FILE
+    # Failures name the manifest when opening, writing (in ManifestWriter) and closing it,
+    # not while the block converts files.
+    with naming_path(path):
+        stream = open(path, "wb")  # noqa: SIM115
+    try:
+        with ManifestWriter(stream, __version__, settings, path) as writer:
+            yield writer
+    finally:
+        with naming_path(path):
+            stream.close()
+
+
+@dataclass
+class DatasetTally:
+    """Pixels of each class and labels used over a dataset's images, summed entry by
+    entry (so that nothing is kept per image)."""
+
+    pixels: NDArray[np.int64]
+    """``(num_classes + 1,)``: index 0 counts ignored pixels, index i + 1 class i."""
+    labels_used: set[str] = field(default_factory=set)
+
+    @classmethod
+    def empty(cls, labels: LabelSet) -> DatasetTally:
+        return cls(np.zeros(labels.num_classes + 1, dtype=np.int64))
+
+    def add(self, entry: ManifestEntry) -> None:
+        self.pixels += np.asarray(entry.pixels, dtype=np.int64)
+        self.labels_used.update(entry.labels_used)
 
 
 def dataset_result(
     out_dir: Path,
     labels: LabelSet,
     summary: BatchSummary,
-    entries: Sequence[ManifestEntry],
+    tally: DatasetTally,
     warnings: list[Problem],
 ) -> ConvertResult:
-    """The summary of the dataset whose images have ``entries`` (what a convert wrote, or
-    an update kept and wrote): pixel counts and unused classes over all of them."""
-    # Index 0 counts ignored pixels, index i + 1 class i.
-    pixels = np.zeros(labels.num_classes + 1, dtype=np.int64)
-    used: set[str] = set()
-    for entry in entries:
-        pixels += np.asarray(entry.pixels, dtype=np.int64)
-        used.update(entry.labels_used)
+    """The summary of a dataset (what a convert wrote, or an update kept and wrote):
+    ``tally`` covers all of its images."""
     return ConvertResult(
         out_dir=out_dir,
         class_names=labels.class_names,
         converted=summary.written,
         skipped=summary.skipped,
-        class_pixels=pixels[1:],
-        ignore_pixels=int(pixels[0]),
-        unused_classes=unused_classes(labels, used),
+        class_pixels=tally.pixels[1:],
+        ignore_pixels=int(tally.pixels[0]),
+        unused_classes=unused_classes(labels, tally.labels_used),
         warnings=warnings,
     )
 
@@ -309,9 +338,9 @@ def write_example(
         )
 
     write_staged(layout.jpeg_path(stem), image.jpeg)
-    write_staged(layout.class_mask_path(stem), label_png_bytes(class_values))
+    write_staged(layout.class_png_path(stem), label_png_bytes(class_values))
     if object_label is not None:
-        write_staged(layout.object_mask_path(stem), label_png_bytes(object_label))
+        write_staged(layout.object_png_path(stem), label_png_bytes(object_label))
     if image.pixels is not None and options.visualizations:
         gray = grayscale(image.pixels)
         class_overlay = overlay_jpeg(class_values, gray, labels.class_names)

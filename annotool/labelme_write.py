@@ -63,6 +63,8 @@ class WriteReport:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     too_small: int = 0
     """Predicted regions left out as smaller than the minimum area (``predict --labelme``)."""
+    too_large: int = 0
+    """Predicted regions left out as larger than the maximum area."""
     unsure: int = 0
     """Predicted regions left out for a confidence under the minimum."""
 
@@ -78,45 +80,35 @@ class LabelmeOutput:
     """Pixels a predicted object needs at least; None: what the checkpoint says."""
     min_confidence: float | None = None
     """Confidence a predicted object needs at least; None: what the checkpoint says."""
-
-
-def predicted_description(mean_probability: float) -> str:
-    """The description of a predicted shape: machine-made, and how sure the model was."""
-    return f"{PREDICTED_PREFIX}, mean probability {mean_probability:.2f}"
+    max_area: int | None = None
+    """Pixels a predicted object may have at most (0: no limit); None: what the
+    checkpoint says."""
 
 
 def shapes_from_mask(
     class_mask: NDArray[np.integer],
     class_names: Sequence[str],
     options: ShapeOptions = ShapeOptions(),
-    confidence: NDArray[np.floating] | None = None,
     avoid: NDArray[np.bool_] | None = None,
     describe: Callable[[Region], str] | None = None,
 ) -> list[dict[str, Any]]:
     """labelme shapes (JSON objects, in paint order) that reproduce an ``(H, W)`` class mask.
 
-    ``class_names[i]`` names class id ``i``; 255 (ignore) becomes ``__ignore__``. With
-    ``confidence`` (``(H, W)`` probability of the predicted class) every shape is marked
-    as predicted with its region's mean probability; ``describe`` gives each region's
-    description instead. See trace_regions for ``avoid``. Raises AnnotationError for a
-    class id that has no name.
+    ``class_names[i]`` names class id ``i``; 255 (ignore) becomes ``__ignore__``.
+    ``describe`` gives each region's description (``predict`` says a shape was predicted,
+    its class, the runner-up and the confidence there); without it, it is empty. See
+    trace_regions for ``avoid``. Raises AnnotationError for a class id that has no name.
     """
-    regions = trace_regions(class_mask, options.trace, confidence=confidence, avoid=avoid)
+    regions = trace_regions(class_mask, options.trace, avoid=avoid)
     return [
         _shape(
             region,
             _label(region.class_id, class_names),
             options.shape_type,
-            describe(region) if describe is not None else _description(region),
+            describe(region) if describe is not None else "",
         )
         for region in regions
     ]
-
-
-def _description(region: Region) -> str:
-    if region.mean_confidence is None:
-        return ""
-    return predicted_description(region.mean_confidence)
 
 
 MAX_OBJECTS = IGNORE_ID - 1
@@ -160,9 +152,7 @@ def shapes_from_objects(
             shapes.append(_shape(region, class_names[BACKGROUND_ID], options.shape_type, ""))
             continue
         object_id, class_id = divmod(int(keys[region.class_id - 1]), 256)
-        shape = _shape(
-            region, _label(class_id, class_names), options.shape_type, _description(region)
-        )
+        shape = _shape(region, _label(class_id, class_names), options.shape_type, "")
         # 255 is VOC's void border in object masks too; ignored pixels are no object.
         is_object = object_id not in (0, IGNORE_ID) and class_id != IGNORE_ID
         if is_object and parts[region.class_id] > 1:

@@ -172,9 +172,16 @@ def labels_from_names(used_labels: Iterable[str]) -> LabelSet:
 
 @cache
 def _voc_colormap() -> NDArray[np.uint8]:
-    import imgviz
-
-    colormap = np.asarray(imgviz.label_colormap(), dtype=np.uint8)
+    # PASCAL VOC's bit-interleaved colours, as imgviz.label_colormap computes them (a test
+    # compares the two); computed here, because importing imgviz costs more than
+    # converting dozens of images, in every worker process.
+    ids = np.arange(256)
+    colormap = np.zeros((256, 3), dtype=np.uint8)
+    for bit in range(8):
+        for channel in range(3):
+            colormap[:, channel] |= (((ids >> (3 * bit + channel)) & 1) << (7 - bit)).astype(
+                np.uint8
+            )
     colormap.setflags(write=False)
     return colormap
 

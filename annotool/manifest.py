@@ -6,8 +6,10 @@ of its image file (none for an image embedded in the JSON), its pixel counts and
 (so a summary needs no file read again), and for the whole run annotool's version and
 the settings every output depends on (class names, output options, label map).
 
-The bytes depend only on those facts: no time of the run, no host, entries sorted by
-stem, so an updated dataset's manifest equals the one a fresh convert writes. Size and
+The bytes depend only on those facts: no time of the run, no host, one line per file in
+the order of the inputs (sorted paths), so an updated dataset's manifest equals the one
+a fresh convert writes. It is written a line at a time as files are converted, so a
+convert's memory does not grow with the number of files. Size and
 modification time let an update skip reading a file that did not change (as make and
 git do); the hash decides when they differ, so a file touched but not changed is kept.
 """
@@ -15,13 +17,16 @@ git do); the hash decides when they differ, so a file touched but not changed is
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from annotool.errors import ManifestError
+from annotool.fileio import naming_path
 
 MANIFEST_FILE = "annotool-manifest.json"
 """The manifest's name inside a dataset written by ``annotool convert``."""
@@ -67,11 +72,21 @@ def read_stamped(path: Path) -> tuple[bytes, FileStamp]:
     return data, stamp
 
 
-def restamp(path: Path, known: FileStamp | None) -> FileStamp:
+RACY_SECONDS = 2
+"""A file changed less than this before its stamp was written may have been changed
+again within the file system's time resolution (two seconds on FAT) without its time
+moving; such a stamp's time and size prove nothing (git's "racily clean" files)."""
+
+
+def restamp(path: Path, known: FileStamp | None, trusted_before_ns: int | None = None) -> FileStamp:
     """The stamp of ``path`` now: ``known`` with nothing read when path, size and
-    modification time are unchanged, else read and hashed. Raises OSError."""
+    modification time are unchanged and that time is before ``trusted_before_ns`` (see
+    :data:`RACY_SECONDS`), else read and hashed. Raises OSError."""
     absolute = os.path.abspath(path)
-    if known is not None and known.path == absolute:
+    trusted = known is not None and (
+        trusted_before_ns is None or known.mtime_ns < trusted_before_ns
+    )
+    if known is not None and trusted and known.path == absolute:
         status = os.stat(path)
         if (status.st_size, status.st_mtime_ns) == (known.size, known.mtime_ns):
             return known
@@ -120,26 +135,67 @@ class Manifest:
     settings: Mapping[str, object]
     """Everything the outputs depend on besides the files: JSON values, compared as such."""
     entries: tuple[ManifestEntry, ...]
+    written_ns: int | None = field(default=None, compare=False)
+    """When the manifest file was written (its modification time), when read from one."""
+
+    def trusted_before_ns(self) -> int | None:
+        """Stamps of files changed before this time can be trusted by size and time."""
+        if self.written_ns is None:
+            return None
+        return self.written_ns - RACY_SECONDS * 1_000_000_000
 
     def to_bytes(self) -> bytes:
-        """The manifest file's bytes: the same facts always give the same bytes."""
-        head = {
-            "tool": TOOL,
-            "format": FORMAT,
-            "annotool_version": self.version,
-            "settings": self.settings,
-        }
-        # One line per file: readable, and diffs of two manifests show the files changed.
-        lines = [
-            json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False)
-            for entry in sorted(self.entries, key=lambda entry: entry.stem)
-        ]
-        text = json.dumps(head, sort_keys=True, ensure_ascii=False)[:-1]
-        text += ', "files": [\n' + ",\n".join(lines) + "\n]}\n"
-        return text.encode("utf-8")
+        """The manifest file's bytes, entries in their order (see :class:`ManifestWriter`)."""
+        stream = io.BytesIO()
+        with ManifestWriter(stream, self.version, self.settings) as writer:
+            for entry in self.entries:
+                writer.write(entry)
+        return stream.getvalue()
 
     def by_stem(self) -> dict[str, ManifestEntry]:
         return {entry.stem: entry for entry in self.entries}
+
+
+class ManifestWriter:
+    """Writes a manifest to a binary stream one entry at a time; used as a context
+    manager, which writes the end. The same facts in the same order give the same bytes:
+    a header line, one line per file (readable, and a diff of two manifests shows the
+    files that changed), a closing line."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        version: str,
+        settings: Mapping[str, object],
+        path: Path | None = None,
+    ) -> None:
+        """``path``: the file ``stream`` writes, named by the OSError a failed write raises."""
+        self._stream = stream
+        self._path = path
+        head = {"tool": TOOL, "format": FORMAT, "annotool_version": version, "settings": settings}
+        # The header object, left open for the list of files.
+        self._head = json.dumps(head, sort_keys=True, ensure_ascii=False)[:-1] + ', "files": ['
+        self._entries = 0
+
+    def __enter__(self) -> ManifestWriter:
+        self._write(f"{self._head}\n".encode())
+        return self
+
+    def write(self, entry: ManifestEntry) -> None:
+        line = json.dumps(entry.to_dict(), sort_keys=True, ensure_ascii=False)
+        self._write((",\n" if self._entries else "").encode() + line.encode("utf-8"))
+        self._entries += 1
+
+    def __exit__(self, *error: object) -> None:
+        if error[0] is None:
+            self._write(b"\n]}\n")
+
+    def _write(self, data: bytes) -> None:
+        if self._path is None:
+            self._stream.write(data)
+            return
+        with naming_path(self._path):
+            self._stream.write(data)
 
 
 def read_manifest(out_dir: Path) -> Manifest:
@@ -151,7 +207,9 @@ def read_manifest(out_dir: Path) -> Manifest:
     path = Path(out_dir) / MANIFEST_FILE
     rerun = f"convert again with --overwrite instead of --update to replace {out_dir}"
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as stream:
+            written_ns = os.fstat(stream.fileno()).st_mtime_ns
+            raw = stream.read()
     except FileNotFoundError:
         raise ManifestError(
             f"{out_dir} has no {MANIFEST_FILE}, so it was not written by annotool convert "
@@ -172,6 +230,7 @@ def read_manifest(out_dir: Path) -> Manifest:
             version=str(document["annotool_version"]),
             settings=_mapping(document["settings"]),
             entries=tuple(ManifestEntry.from_dict(_mapping(e)) for e in document["files"]),
+            written_ns=written_ns,
         )
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ManifestError(f"{path} is damaged ({error}); {rerun}") from None

@@ -64,8 +64,7 @@ class Region:
     points, open: the last point is not repeated). ``box`` is ``(top, bottom, left,
     right)`` (bottom, right exclusive) of the region and ``filled`` the ``(h, w)`` bool
     pixels inside its outline within the box (the region plus its holes), which is what
-    both its polygon and its mask shape paint. ``pixels`` counts the region's own pixels;
-    ``mean_confidence`` is their mean confidence, when confidences were given.
+    both its polygon and its mask shape paint. ``pixels`` counts the region's own pixels.
     """
 
     class_id: int
@@ -73,41 +72,35 @@ class Region:
     box: tuple[int, int, int, int]
     filled: NDArray[np.bool_]
     pixels: int
-    mean_confidence: float | None = None
 
 
 @dataclass(frozen=True)
 class TraceOptions:
     """How regions are traced: ``tolerance`` (pixels) for Douglas-Peucker, 0 = exact;
-    regions under ``min_area`` pixels or ``min_confidence`` mean confidence are dropped."""
+    regions under ``min_area`` pixels are dropped."""
 
     tolerance: float = DEFAULT_TOLERANCE
     min_area: int = 0
-    min_confidence: float = 0.0
 
 
 def trace_regions(
     class_mask: NDArray[np.integer],
     options: TraceOptions = TraceOptions(),
-    confidence: NDArray[np.floating] | None = None,
     avoid: NDArray[np.bool_] | None = None,
 ) -> list[Region]:
     """The regions of an ``(H, W)`` class-id mask, in the order labelme must paint them.
 
     Every connected region of every class except background becomes a Region (255 =
     ignore included); background regions are returned only where an earlier region's
-    outline covers them (holes). A region with fewer than ``options.min_area`` pixels,
-    or whose mean ``confidence`` (``(H, W)`` floats, for instance the predicted class's
-    probability) is below ``options.min_confidence``, is dropped: its pixels take the
-    class of whatever surrounds it. So is a region with more than MAX_OVERLAP of its
-    pixels in ``avoid`` (``(H, W)`` bool: pixels a person already annotated), and the
-    holes inside it. Values must lie in 0..255 (or -1 for ignore).
+    outline covers them (holes). A region with fewer than ``options.min_area`` pixels is
+    dropped: its pixels take the class of whatever surrounds it. So is a region with
+    more than MAX_OVERLAP of its pixels in ``avoid`` (``(H, W)`` bool: pixels a person
+    already annotated), and the holes inside it. Values must lie in 0..255 (or -1 for ignore).
     """
     if class_mask.ndim != 2:
         raise ValueError(f"expected an (H, W) class mask, got shape {class_mask.shape}")
-    for name, array in (("confidence", confidence), ("avoid", avoid)):
-        if array is not None and array.shape != class_mask.shape:
-            raise ValueError(f"{name} has shape {array.shape}, the mask {class_mask.shape}")
+    if avoid is not None and avoid.shape != class_mask.shape:
+        raise ValueError(f"avoid has shape {avoid.shape}, the mask {class_mask.shape}")
     mask = np.ascontiguousarray(mask_values(class_mask))
     traced: list[tuple[float, Region]] = []
     islands_seen: set[tuple[int, int]] = set()
@@ -117,7 +110,7 @@ def trace_regions(
         for own, box in _components(mask == class_id, _FOUR_CONNECTED):
             if avoid is not None and np.count_nonzero(avoid[box] & own) > MAX_OVERLAP * own.sum():
                 continue
-            traced_region = _trace(class_id, own, box, "low", confidence, options)
+            traced_region = _trace(class_id, own, box, "low", options)
             if traced_region is None:
                 continue
             traced.append(traced_region)
@@ -128,7 +121,7 @@ def trace_regions(
                 if first_pixel in islands_seen:  # also inside an earlier region
                     continue
                 islands_seen.add(first_pixel)
-                hole = _trace(BACKGROUND_ID, island, island_box, "high", confidence, options)
+                hole = _trace(BACKGROUND_ID, island, island_box, "high", options)
                 if hole is not None:
                     traced.append(hole)
     traced.sort(key=lambda item: (-item[0], item[1].box[0], item[1].box[2], item[1].class_id))
@@ -169,19 +162,13 @@ def _trace(
     own: NDArray[np.bool_],
     box: tuple[slice, slice],
     fully_connected: str,
-    confidence: NDArray[np.floating] | None,
     options: TraceOptions,
 ) -> tuple[float, Region] | None:
     """The region of the ``(h, w)`` pixels ``own`` at ``box`` in the image and the area of
-    its exact outline (the paint order), or None when it is too small or too unsure."""
+    its exact outline (the paint order), or None when it is too small."""
     pixels = int(np.count_nonzero(own))
     if pixels < options.min_area:
         return None
-    mean = None
-    if confidence is not None:
-        mean = float(confidence[box][own].mean())
-        if mean < options.min_confidence:
-            return None
     outline = _outline(own, fully_connected)
     exact = _at_least_three_points(outline)
     filled = _paint(exact, own.shape)
@@ -194,7 +181,6 @@ def _trace(
         box=(rows.start, rows.stop, cols.start, cols.stop),
         filled=filled,
         pixels=pixels,
-        mean_confidence=mean,
     )
     return _area(outline), region
 

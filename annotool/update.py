@@ -30,13 +30,14 @@ from annotool.check import AnnotationInputs, find_annotation_files
 from annotool.convert import (
     ConvertOptions,
     ConvertResult,
+    DatasetTally,
     convert_dataset,
     convert_settings,
     dataset_result,
-    output_paths,
+    manifest_writer,
+    output_files,
     start_dataset,
     write_examples,
-    write_manifest,
 )
 from annotool.errors import DatasetError, Problem
 from annotool.fileio import is_nonempty_dir, read_utf8, staged_dir
@@ -125,8 +126,9 @@ def plan_update(
     """Sort ``files`` into those to convert and those to keep; list the stems removed.
 
     A file is kept when its JSON and its image file have the content the manifest
-    recorded (size and modification time unchanged, or the same SHA-256); an image that
-    is gone makes the file be converted again (which reports it).
+    recorded (size and modification time unchanged and older than the manifest, or the
+    same SHA-256); an image that is gone makes the file be converted again (which
+    reports it).
     """
     previous = manifest.by_stem()
     current = {path.stem for path in files}
@@ -134,11 +136,12 @@ def plan_update(
     reasons = settings_changes(manifest, settings)
     if reasons:
         return UpdatePlan(tuple(reasons), tuple(files), (), removed)
+    trusted_before = manifest.trusted_before_ns()
     convert: list[Path] = []
     keep: list[tuple[Path, ManifestEntry]] = []
     for path in files:
         entry = previous.get(path.stem)
-        refreshed = None if entry is None else _unchanged(path, entry)
+        refreshed = None if entry is None else _unchanged(path, entry, trusted_before)
         if refreshed is None:
             convert.append(path)
         else:
@@ -146,11 +149,17 @@ def plan_update(
     return UpdatePlan((), tuple(convert), tuple(keep), removed)
 
 
-def _unchanged(path: Path, entry: ManifestEntry) -> ManifestEntry | None:
+def _unchanged(
+    path: Path, entry: ManifestEntry, trusted_before_ns: int | None
+) -> ManifestEntry | None:
     """``entry`` with fresh stamps when ``path`` and its image hold what it recorded."""
     try:
-        json_stamp = restamp(path, entry.json)
-        image_stamp = None if entry.image is None else restamp(Path(entry.image.path), entry.image)
+        json_stamp = restamp(path, entry.json, trusted_before_ns)
+        image_stamp = (
+            None
+            if entry.image is None
+            else restamp(Path(entry.image.path), entry.image, trusted_before_ns)
+        )
     except OSError:
         return None
     image_changed = (
@@ -200,6 +209,7 @@ def update_dataset(
     settings = convert_settings(labels, options, label_map)
     plan = plan_update(found.files, read_manifest(out_dir), settings)
     advance = progress or no_progress
+    tally = DatasetTally.empty(labels)
     with staged_dir(out_dir, overwrite=True) as staging:
         layout = VocLayout(staging)
         start_dataset(layout, labels, options)
@@ -207,21 +217,28 @@ def update_dataset(
         advance(len(kept))
         _carry_over(out_dir, staging)
         to_convert = sorted((*plan.convert, *outputs_missing))
-        summary, written = write_examples(
+        written: dict[str, ManifestEntry] = {}
+        summary = write_examples(
             layout,
             to_convert,
             labels,
             options,
+            lambda entry: written.__setitem__(entry.stem, entry),
             skip_invalid=skip_invalid,
             workers=workers if len(to_convert) >= FILES_PER_WORKER_STARTED * workers else 1,
             progress=progress,
             label_map=label_map,
             require_written=not kept,
         )
-        entries = [*kept, *written]
-        write_manifest(layout, settings, entries)
-        stale = _stale_split_warnings(layout, {entry.stem for entry in entries}, out_dir)
-    result = dataset_result(out_dir, labels, summary, entries, [*found.warnings, *stale])
+        # In the order of the inputs, as a fresh convert writes them.
+        with manifest_writer(layout, settings) as manifest:
+            for path in found.files:
+                entry = kept.get(path.stem) or written.get(path.stem)
+                if entry is not None:
+                    manifest.write(entry)
+                    tally.add(entry)
+        stale = _stale_split_warnings(layout, {*kept, *written}, out_dir)
+    result = dataset_result(out_dir, labels, summary, tally, [*found.warnings, *stale])
     result.kept = len(kept)
     result.removed = list(plan.removed)
     result.redo_reasons = list(plan.redo_reasons)
@@ -233,26 +250,40 @@ def _link_kept(
     new: VocLayout,
     keep: Sequence[tuple[Path, ManifestEntry]],
     options: ConvertOptions,
-) -> tuple[list[ManifestEntry], list[Path]]:
-    """Put the previous outputs of ``keep`` into ``new``; return the entries kept and the
-    JSON files whose outputs were not all there (deleted by hand: converted again)."""
-    kept: list[ManifestEntry] = []
+) -> tuple[dict[str, ManifestEntry], list[Path]]:
+    """Put the previous outputs of ``keep`` into ``new``; return the entries kept by stem
+    and the JSON files whose outputs were not all there (deleted by hand: converted
+    again)."""
+    # Plain strings: building Path objects would cost more than the links themselves.
+    folders = [
+        (str(old_folder), str(new_folder), suffix)
+        for (old_folder, suffix), (new_folder, _) in zip(
+            output_files(old, options), output_files(new, options), strict=True
+        )
+    ]
+    kept: dict[str, ManifestEntry] = {}
     missing: list[Path] = []
     for path, entry in keep:
-        targets = output_paths(new, entry.stem, options)
+        pairs = [
+            (
+                os.path.join(old_folder, entry.stem + suffix),
+                os.path.join(new_folder, entry.stem + suffix),
+            )
+            for old_folder, new_folder, suffix in folders
+        ]
         try:
-            for source, target in zip(output_paths(old, entry.stem, options), targets, strict=True):
+            for source, target in pairs:
                 _link_or_copy(source, target)
         except FileNotFoundError:
-            for target in targets:
-                target.unlink(missing_ok=True)
+            for _, target in pairs:
+                Path(target).unlink(missing_ok=True)
             missing.append(path)
             continue
-        kept.append(entry)
+        kept[entry.stem] = entry
     return kept, missing
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
     """Hard-link ``source`` as ``target``, or copy it where the file system cannot link."""
     try:
         os.link(source, target)
@@ -295,8 +326,8 @@ def _stale_split_warnings(layout: VocLayout, stems: set[str], out_dir: Path) -> 
             warnings.append(
                 Problem(
                     out_dir / path.relative_to(layout.root),
-                    f"lists {len(gone)} images the dataset no longer has ({_few(gone)}); run "
-                    "'annotool split' again with --overwrite",
+                    f"lists {_images(len(gone))} the dataset no longer has ({_few(gone)}); "
+                    f"run 'annotool split {out_dir} --overwrite' to split again",
                     severity="warning",
                 )
             )
@@ -305,12 +336,16 @@ def _stale_split_warnings(layout: VocLayout, stems: set[str], out_dir: Path) -> 
         warnings.append(
             Problem(
                 out_dir / layout.image_sets_dir.relative_to(layout.root),
-                f"{len(unlisted)} images are in no split list ({_few(unlisted)}); run "
-                "'annotool split' again with --overwrite",
+                f"{_images(len(unlisted))} in no split list ({_few(unlisted)}); "
+                f"run 'annotool split {out_dir} --overwrite' to split again",
                 severity="warning",
             )
         )
     return warnings
+
+
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
 
 
 def _few(stems: Sequence[str], shown: int = 3) -> str:

@@ -167,6 +167,14 @@ class VocLayout:
         """``JPEGImages/<stem>.jpg``, where ``annotool convert`` writes the image."""
         return self.images_dir / f"{stem}.jpg"
 
+    def class_png_path(self, stem: str) -> Path:
+        """``SegmentationClass/<stem>.png``, where ``annotool convert`` writes the mask."""
+        return self.class_dir / f"{stem}{MASK_SUFFIX}"
+
+    def object_png_path(self, stem: str) -> Path:
+        """``SegmentationObject/<stem>.png``, where ``annotool convert`` writes the mask."""
+        return self.object_dir / f"{stem}{MASK_SUFFIX}"
+
     def class_mask_path(self, stem: str) -> Path:
         """The class mask of ``stem``: ``<stem>.png``, or ``.PNG`` in any letter case if
         that exists; ``<stem>.png`` (where annotool writes it) when none does."""

@@ -1,6 +1,7 @@
 """Pre-labels a person keeps: ``predict --labelme``'s shapes against the annotations.
 
-Trains on a multi-class photo set of ``benchmarks/photo_sets.py`` exactly as a user would
+Trains on a multi-class photo set (``boards`` of ``benchmarks/photo_sets.py``, or the
+harder ``clutter`` of ``benchmarks/desk_clutter.py``) exactly as a user would
 (``annotool convert``, ``split``, ``train --time``), then pre-labels the validation photos
 and photos the run never saw (another seed), and compares two ways of turning the
 model's output into shapes:
@@ -8,7 +9,8 @@ model's output into shapes:
 - before: every connected region of every predicted class becomes a shape (regions under
   20 pixels left out), as ``predict --labelme`` did before predicted objects;
 - after: one shape per predicted object, with the minimum area and confidence the run
-  chose on its validation split (see ``annotool.objects`` and ``annotool.train.prelabels``).
+  chose on its validation split and its maximum area (see ``annotool.objects`` and
+  ``annotool.train.prelabels``).
 
 For each: shapes per photo against the annotated objects per photo, precision and recall
 of the shapes at IoU >= 0.5 (any class), and the share of found objects with the right
@@ -35,18 +37,12 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import photo_sets
+from desk_clutter import make_clutter_photos
 
 from annotool.images import read_rgb
 from annotool.masks import read_label_png
-from annotool.objects import (
-    DEFAULT_MIN_AREA,
-    PredictedObject,
-    PrelabelScores,
-    find_objects,
-    match_objects,
-    select_objects,
-    truth_instances,
-)
+from annotool.object_scores import PrelabelScores, match_objects, truth_instances
+from annotool.objects import ObjectThresholds, PredictedObject, find_objects, select_objects
 from annotool.train.inference import Predictor
 from annotool.voc import VocLayout
 
@@ -54,8 +50,9 @@ FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
 def make_set(name: str, out_dir: Path, seed: int, count: int) -> Path:
-    maker = getattr(photo_sets, f"make_{'board' if name == 'boards' else name}_photos")
-    return maker(out_dir, seed, count=count)
+    if name == "clutter":
+        return make_clutter_photos(out_dir, seed, count=count)
+    return photo_sets.make_board_photos(out_dir, seed, count=count)
 
 
 def annotool(*arguments: str) -> str:
@@ -115,14 +112,10 @@ def score(predictor: Predictor, layout: VocLayout, stems: list[str]) -> dict[str
             read_label_png(layout.object_mask_path(stem)),
         )
         probabilities = predictor.probabilities(image)
-        height, width = instance_map.shape
         region_map, regions = class_regions(probabilities)
-        before = select_objects(regions, DEFAULT_MIN_AREA, 0.0).kept
+        before = select_objects(regions, ObjectThresholds(), instance_map.size).kept
         object_map, objects = find_objects(probabilities)
-        thresholds = predictor.object_thresholds
-        after = select_objects(
-            objects, thresholds.min_pixels(height, width), thresholds.min_confidence
-        ).kept
+        after = select_objects(objects, predictor.object_thresholds, instance_map.size).kept
         for name, shape_map, kept in (
             ("before", region_map, before),
             ("after", object_map, after),
@@ -171,7 +164,7 @@ def main() -> None:
             f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
         )
         predictor = Predictor.from_checkpoint(root / "run" / "best.pt", device="cpu")
-        print(f"thresholds: {predictor.object_thresholds.describe(600, 800)}")
+        print(f"thresholds: {predictor.object_thresholds.describe(600 * 800)}")
         sets = [("val", layout, layout.read_split("val"))]
         if args.unseen:
             unseen = convert(

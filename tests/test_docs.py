@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -44,7 +45,9 @@ def anchors(page: Path) -> set[str]:
 
 def commands_with_help() -> list[list[str]]:
     names = []
-    for name, command in sorted(main.commands.items()):
+    context = click.Context(main)
+    for name in main.list_commands(context):
+        command = main.get_command(context, name)
         names.append([name])
         subcommands = getattr(command, "commands", {})
         names.extend([name, sub] for sub in sorted(subcommands))

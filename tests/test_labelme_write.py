@@ -17,7 +17,6 @@ from annotool.labelme_write import (
     human_pixels,
     merged_document,
     new_document,
-    predicted_description,
     shapes_from_mask,
     shapes_from_objects,
     write_document,
@@ -76,13 +75,15 @@ def test_document_text_is_what_labelme_writes() -> None:
     assert "ü" in document_text({"label": "Würfel"})  # UTF-8, not \\u escapes
 
 
-def test_predicted_shapes_say_so_with_their_mean_probability() -> None:
+def test_describe_gives_each_shape_its_description() -> None:
     mask = np.zeros((10, 10), dtype=np.uint8)
     mask[2:6, 2:6] = 1
-    confidence = np.full(mask.shape, 0.93, dtype=np.float32)
-    (shape,) = shapes_from_mask(mask, CLASS_NAMES, confidence=confidence)
-    assert shape["description"] == "annotool: predicted, mean probability 0.93"
-    assert predicted_description(0.5) == "annotool: predicted, mean probability 0.50"
+    (plain,) = shapes_from_mask(mask, CLASS_NAMES)
+    assert plain["description"] == ""
+    (described,) = shapes_from_mask(
+        mask, CLASS_NAMES, describe=lambda region: f"{region.pixels} pixels"
+    )
+    assert described["description"] == "16 pixels"
 
 
 def test_a_class_id_without_a_name_is_an_error() -> None:

@@ -278,6 +278,11 @@ def test_voc_colormap_rows() -> None:
     assert colormap[IGNORE_ID].tolist() == [224, 224, 192]
 
 
+def test_voc_colormap_is_labelmes() -> None:
+    imgviz = pytest.importorskip("imgviz")
+    np.testing.assert_array_equal(voc_colormap(), np.asarray(imgviz.label_colormap(), np.uint8))
+
+
 def test_voc_colormap_is_read_only() -> None:
     with pytest.raises(ValueError, match="read-only"):
         voc_colormap()[0, 0] = 1

@@ -15,6 +15,7 @@ from annotool.manifest import (
     FileStamp,
     Manifest,
     ManifestEntry,
+    ManifestWriter,
     read_manifest,
     read_stamped,
     restamp,
@@ -72,11 +73,24 @@ def test_restamp_of_a_missing_file_raises_os_error(tmp_path: Path) -> None:
         restamp(tmp_path / "gone.json", None)
 
 
-def test_manifest_bytes_do_not_depend_on_entry_order() -> None:
-    first = Manifest("0.1.0", {"npy": False}, (entry("b"), entry("a", image=False)))
-    second = Manifest("0.1.0", {"npy": False}, (entry("a", image=False), entry("b")))
-    assert first.to_bytes() == second.to_bytes()
-    assert first.to_bytes().count(b"\n") == 4  # header, one line per file, closing
+def test_manifest_bytes_keep_the_entries_in_order_one_line_each() -> None:
+    manifest = Manifest("0.1.0", {"npy": False}, (entry("b"), entry("a", image=False)))
+    lines = manifest.to_bytes().decode().splitlines()
+    assert len(lines) == 4  # header, one line per file, closing
+    assert '"stem": "b"' in lines[1] and '"stem": "a"' in lines[2]
+    assert manifest.to_bytes() == Manifest("0.1.0", {"npy": False}, manifest.entries).to_bytes()
+
+
+def test_a_manifest_written_an_entry_at_a_time_is_the_same(tmp_path: Path) -> None:
+    manifest = Manifest("0.1.0", {"npy": False}, (entry("a"), entry("b")))
+    with (
+        (tmp_path / MANIFEST_FILE).open("wb") as stream,
+        ManifestWriter(stream, "0.1.0", {"npy": False}) as writer,
+    ):
+        for each in manifest.entries:
+            writer.write(each)
+    assert (tmp_path / MANIFEST_FILE).read_bytes() == manifest.to_bytes()
+    assert read_manifest(tmp_path) == manifest
 
 
 def test_manifest_round_trips(tmp_path: Path) -> None:
@@ -118,3 +132,24 @@ def test_the_manifest_is_json_with_one_file_per_line() -> None:
     document = json.loads(manifest.to_bytes())
     assert document["tool"] == "annotool convert"
     assert document["files"][0]["json"]["sha256"] == "a" * 64
+
+
+def test_restamp_reads_a_file_whose_stamp_is_racy(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_bytes(b"12345")
+    status = os.stat(path)
+    known = FileStamp(str(path), status.st_size, status.st_mtime_ns, "not read")
+    # Changed no earlier than RACY_SECONDS before the manifest: time and size prove nothing.
+    assert restamp(path, known, trusted_before_ns=status.st_mtime_ns).sha256 == (
+        hashlib.sha256(b"12345").hexdigest()
+    )
+    assert restamp(path, known, trusted_before_ns=status.st_mtime_ns + 1) is known
+
+
+def test_a_manifest_read_from_its_file_knows_when_it_was_written(tmp_path: Path) -> None:
+    (tmp_path / MANIFEST_FILE).write_bytes(MANIFEST.to_bytes())
+    written = os.stat(tmp_path / MANIFEST_FILE).st_mtime_ns
+    manifest = read_manifest(tmp_path)
+    assert manifest.written_ns == written
+    assert manifest.trusted_before_ns() == written - 2_000_000_000
+    assert MANIFEST.trusted_before_ns() is None

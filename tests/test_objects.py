@@ -1,6 +1,8 @@
-"""Predicted objects: grouping, class votes, thresholds, matching against annotations."""
+"""Predicted objects: grouping, class votes, what thresholds keep."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,18 +14,11 @@ from scipy import ndimage
 
 from annotool.objects import (
     DEFAULT_MIN_AREA,
-    MIN_AREA_FRACTIONS,
-    ObjectMatch,
     ObjectThresholds,
-    choose_thresholds,
     describe_object,
     find_objects,
-    match_objects,
     object_class_mask,
-    score_matches,
     select_objects,
-    smallest_inner_instance,
-    truth_instances,
 )
 
 NAMES = ("_background_", "cat", "dog")
@@ -83,109 +78,40 @@ def test_select_counts_what_it_drops_and_the_class_mask_keeps_the_rest() -> None
     classes = np.zeros((10, 20), dtype=np.uint8)
     classes[1:6, 1:6] = 1  # 25 px, sure
     classes[1:3, 10:12] = 2  # 4 px
+    classes[6:10, 7:11] = 1  # 16 px
     probabilities = probabilities_of(classes)
     classes[7:10, 14:19] = 2  # 15 px, unsure
     probabilities[:, 7:10, 14:19] = np.array([0.4, 0.1, 0.5])[:, None, None]
     object_map, objects = find_objects(probabilities)
-    selection = select_objects(objects, min_pixels=5, min_confidence=0.7)
-    assert [item.pixels for item in selection.kept] == [25]
-    assert (selection.too_small, selection.unsure) == (1, 1)
+    thresholds = ObjectThresholds(min_area=5, min_confidence=0.7, max_area=20)
+    selection = select_objects(objects, thresholds, object_map.size)
+    assert [item.pixels for item in selection.kept] == [16]
+    assert (selection.too_small, selection.too_large, selection.unsure) == (1, 1, 1)
     mask = object_class_mask(object_map, selection.kept)
-    assert mask.dtype == np.uint8 and np.array_equal(mask == 1, classes == 1)
+    assert mask.dtype == np.uint8 and np.array_equal(mask == 1, object_map == 3)
     assert not np.any(mask == 2)
+    no_limit = replace(thresholds, max_area=0)
+    assert len(select_objects(objects, no_limit, object_map.size).kept) == 2
 
 
 def test_thresholds_give_pixels_from_a_share_of_the_photo_or_the_default() -> None:
-    assert ObjectThresholds().min_pixels(100, 100) == DEFAULT_MIN_AREA
-    share = ObjectThresholds(min_area=None, min_area_share=0.01, min_confidence=0.5)
-    assert share.min_pixels(600, 800) == 4800
-    assert share.describe(600, 800) == (
-        "minimum area 1.000% of the photo (4800 px), minimum confidence 0.50"
+    assert ObjectThresholds().min_pixels(10_000) == DEFAULT_MIN_AREA
+    assert ObjectThresholds().max_pixels(10_000) is None
+    share = ObjectThresholds(
+        min_area=None, min_area_share=0.01, min_confidence=0.5, max_area_share=0.1
+    )
+    assert (share.min_pixels(480_000), share.max_pixels(480_000)) == (4800, 48_000)
+    assert share.area_problem(4799, 480_000) == "too small"
+    assert share.area_problem(48_001, 480_000) == "too large"
+    assert share.area_problem(48_000, 480_000) is None
+    assert share.describe(480_000) == (
+        "minimum area 1.000% of the photo (4800 px), maximum area 10.000% of the photo "
+        "(48000 px), minimum confidence 0.50"
     )
     assert ObjectThresholds().describe() == "minimum area 20 px, minimum confidence 0.00"
-    assert ObjectThresholds(min_area=7, min_area_share=0.5).min_pixels(600, 800) == 7
-
-
-def test_truth_instances_from_components_or_the_instance_mask() -> None:
-    classes = np.zeros((6, 8), dtype=np.uint8)
-    classes[0:2, 0:3] = 1
-    classes[3:5, 2:4] = 2
-    classes[3:5, 4:6] = 2  # the same class, touching: one component
-    classes[5, 7] = 255
-    instance_map, instance_classes = truth_instances(classes)
-    assert instance_classes.tolist() == [1, 2]
-    assert instance_map[5, 7] == 0
-    instances = np.zeros_like(classes)
-    instances[0:2, 0:3] = 1
-    instances[3:5, 2:4] = 2
-    instances[3:5, 4:6] = 3
-    instance_map, instance_classes = truth_instances(classes, instances)
-    assert instance_classes.tolist() == [1, 2, 2]
-    assert smallest_inner_instance(instance_map) == 4  # instance 1 touches the border
-
-
-def test_smallest_inner_instance_is_none_when_all_touch_the_border() -> None:
-    instance_map = np.zeros((4, 4), dtype=np.int32)
-    assert smallest_inner_instance(instance_map) is None
-    instance_map[0, :] = 1
-    assert smallest_inner_instance(instance_map) is None
-
-
-def test_match_objects_at_iou_one_half_one_to_one_with_the_class() -> None:
-    truth = np.zeros((10, 20), dtype=np.uint8)
-    truth[1:5, 1:5] = 1  # found with the right class
-    truth[1:5, 10:14] = 2  # found as a cat
-    truth[6:10, 1:5] = 1  # missed: the prediction covers a quarter of it
-    instance_map, instance_classes = truth_instances(truth)
-    predicted = np.zeros_like(truth)
-    predicted[1:5, 1:4] = 1
-    predicted[1:5, 10:14] = 1
-    predicted[6:8, 1:3] = 1
-    predicted[8:10, 15:20] = 2  # nothing there
-    object_map, objects = find_objects(probabilities_of(predicted))
-    matches = match_objects(object_map, objects, instance_map, instance_classes)
-    assert [(match.matched, match.right_class) for match in matches] == [
-        (True, True),
-        (True, False),
-        (False, False),
-        (False, False),
-    ]
-    scores = score_matches(matches, len(instance_classes), 1, 0.0, 0.0)
-    assert (scores.precision, scores.recall, scores.right_class_share) == (0.5, 2 / 3, 0.5)
-    assert "4.0 shapes per photo (annotated 3.0), precision 0.50" in scores.describe()
-
-
-def match(pixels: int, confidence: float, matched: bool) -> ObjectMatch:
-    return ObjectMatch(pixels, pixels / 10_000, confidence, matched, matched)
-
-
-def test_choose_thresholds_drops_unsure_and_small_objects_that_do_not_match() -> None:
-    matches = [
-        match(400, 0.95, True),
-        match(300, 0.9, True),
-        match(500, 0.6, False),  # unsure clutter
-        match(20, 0.99, False),  # a speck
-        match(350, 0.85, True),
-    ]
-    thresholds, scores = choose_thresholds(matches, 4, 2, smallest_share=0.03)
-    assert thresholds.min_area is None
-    assert thresholds.min_area_share in [fraction * 0.03 for fraction in MIN_AREA_FRACTIONS]
-    assert 0.6 < thresholds.min_confidence <= 0.85
-    assert (scores.predicted, scores.matched, scores.recall) == (3, 3, 0.75)
-
-
-def test_choose_thresholds_keeps_recall_above_the_floor_when_it_can() -> None:
-    # The best F1 (0.8) would drop the two unsure hits; recall 0.6 needs them.
-    matches = [match(400, 0.9, True)] * 4 + [match(400, 0.5, True)] * 2
-    matches += [match(400, 0.6, False)] * 6
-    thresholds, scores = choose_thresholds(matches, 10, 5, smallest_share=None)
-    assert thresholds.min_area == DEFAULT_MIN_AREA and thresholds.min_confidence == 0.5
-    assert scores.recall == 0.6
-
-
-def test_choose_thresholds_on_nothing_predicted_keeps_everything() -> None:
-    thresholds, scores = choose_thresholds([], 3, 1, smallest_share=None)
-    assert thresholds.min_confidence == 0.0 and scores.predicted == 0 and scores.recall == 0
+    given = ObjectThresholds(min_area=7, min_area_share=0.5, max_area=9, max_area_share=0.5)
+    assert (given.min_pixels(480_000), given.max_pixels(480_000)) == (7, 9)
+    assert given.describe() == "minimum area 7 px, maximum area 9 px, minimum confidence 0.00"
 
 
 @settings(max_examples=60, deadline=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -65,16 +66,33 @@ def test_main_help_lists_every_command() -> None:
         assert f"  {name} " in listed
 
 
+def registered(name: str) -> click.Command | None:
+    return main.get_command(click.Context(main), name)
+
+
 def test_every_registered_command_is_expected() -> None:
-    assert sorted(main.commands) == sorted(EXPECTED_COMMANDS)
+    assert main.list_commands(click.Context(main)) == sorted(EXPECTED_COMMANDS)
+
+
+def test_a_command_imports_no_other_commands_module() -> None:
+    code = (
+        "import sys; from click.testing import CliRunner; from annotool.cli import main; "
+        "CliRunner().invoke(main, ['convert', '--help']); "
+        "print(sorted(m for m in sys.modules if m.startswith('annotool.cli.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "['annotool.cli.annotations', 'annotool.cli.common']"
 
 
 @pytest.mark.parametrize("name", EXPECTED_COMMANDS, ids=EXPECTED_COMMANDS)
 @pytest.mark.parametrize("flag", ["--help", "-h"], ids=["long", "short"])
 def test_every_command_has_a_working_help(name: str, flag: str) -> None:
-    assert name in main.commands, f"command {name!r} is not registered in annotool.cli.main"
+    command = registered(name)
+    assert command is not None, f"command {name!r} is not registered in annotool.cli.main"
     result = CliRunner().invoke(main, [name, flag])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"Usage: main {name} ")
-    assert main.commands[name].help, f"command {name!r} has no description"
+    assert command.help, f"command {name!r} has no description"
     assert "Options:" in result.output

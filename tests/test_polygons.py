@@ -126,17 +126,6 @@ def test_min_area_drops_specks_and_holes_fill() -> None:
     assert np.array_equal(paint(regions, mask.shape), expected)
 
 
-def test_min_confidence_drops_unsure_regions_and_reports_the_mean() -> None:
-    mask = np.zeros((10, 20), dtype=np.uint8)
-    mask[1:5, 1:5] = 1
-    mask[1:5, 10:15] = 2
-    confidence = np.full(mask.shape, 0.9, dtype=np.float32)
-    confidence[1:5, 10:15] = 0.4
-    regions = trace_regions(mask, TraceOptions(min_confidence=0.5), confidence=confidence)
-    assert [region.class_id for region in regions] == [1]
-    assert regions[0].mean_confidence == pytest.approx(0.9)
-
-
 def test_regions_mostly_under_avoided_pixels_are_dropped() -> None:
     mask = np.zeros((10, 30), dtype=np.uint8)
     mask[2:8, 2:8] = 1  # a person annotated this one

@@ -177,15 +177,6 @@ def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_untrained_checkpoint(tmp_path_factory.mktemp("checkpoint") / "best.pt", CLASS_NAMES)
 
 
-def test_confidence_comes_with_the_same_classes_as_predict(checkpoint_path: Path) -> None:
-    predictor = Predictor.from_checkpoint(checkpoint_path, device="cpu", precision="fp32")
-    image = np.random.default_rng(2).integers(0, 255, (29, 37, 3), dtype=np.uint8)
-    classes, confidence = predictor.predict_with_confidence(image)
-    assert np.array_equal(classes, predictor.predict(image))
-    assert confidence.shape == (29, 37) and confidence.dtype == np.float32
-    assert np.all((confidence >= 1 / len(CLASS_NAMES)) & (confidence <= 1))
-
-
 def predict_cli(checkpoint: Path, *arguments: str) -> object:
     options = ["--device", "cpu", "--precision", "fp32", "-q"]
     return CliRunner().invoke(main, ["predict", str(checkpoint), *arguments, *options])
@@ -226,7 +217,10 @@ def test_cli_says_how_many_objects_it_left_out_and_why(
     image = photo(tmp_path / "a.jpg")
     default = predict_cli(checkpoint_path, str(image), "--labelme")
     assert default.exit_code == 0, default.output
-    assert "Left out 0 predicted objects: 0 too small, 0 with low confidence" in default.output
+    assert (
+        "Left out 0 predicted objects: 0 too small, 0 too large, 0 with low confidence"
+        in default.output
+    )
     assert "minimum area 20 px, minimum confidence 0.00; default thresholds" in default.output
     assert len(json.loads((tmp_path / "a.json").read_text())["shapes"]) == 2
     stricter = predict_cli(
@@ -240,9 +234,20 @@ def test_cli_says_how_many_objects_it_left_out_and_why(
         "0.99",
     )
     assert stricter.exit_code == 0, stricter.output
-    assert "Left out 2 predicted objects: 1 too small, 1 with low confidence" in stricter.output
+    assert (
+        "Left out 2 predicted objects: 1 too small, 0 too large, 1 with low confidence"
+        in stricter.output
+    )
     assert "minimum area 122 px, minimum confidence 0.99" in stricter.output
     assert json.loads((tmp_path / "a.json").read_text())["shapes"] == []
+    smaller = predict_cli(
+        checkpoint_path, str(image), "--labelme", "--overwrite", "--max-area", "125"
+    )
+    assert smaller.exit_code == 0, smaller.output
+    assert "Left out 1 predicted objects: 0 too small, 1 too large" in smaller.output
+    assert "maximum area 125 px" in smaller.output
+    shapes = json.loads((tmp_path / "a.json").read_text())["shapes"]
+    assert [shape["label"] for shape in shapes] == ["cat"]
 
 
 @pytest.mark.parametrize("labelme_flag", [[], ["--labelme"]], ids=["masks", "labelme"])
@@ -271,6 +276,7 @@ def test_cli_names_a_truncated_image_and_does_the_rest(
         (["--merge"], "--merge needs --labelme"),
         (["--out", "o", "--min-area", "3"], "--min-area needs --labelme"),
         (["--out", "o", "--min-confidence", "0.5"], "--min-confidence needs --labelme"),
+        (["--out", "o", "--max-area", "0"], "--max-area needs --labelme"),
         (["--labelme", "--merge", "--overwrite"], "--merge and --overwrite exclude each other"),
         (["--labelme", "--overlay"], "--overlay goes with masks"),
         ([], "give --out for the masks"),

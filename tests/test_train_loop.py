@@ -247,13 +247,19 @@ def test_without_averaging_the_saved_weights_are_the_trained_ones(tmp_path: Path
         assert torch.equal(checkpoint["model_state"][name], tensor), name
 
 
+OVERRUN = 2.0
+"""Seconds a time budget's run may last beyond it: its last step, validation and save."""
+
+
 def test_a_time_budget_ends_on_time_with_the_best_checkpoint_saved(tmp_path: Path) -> None:
     import matplotlib.figure  # noqa: F401  (its first import alone could spend the budget)
 
     make_dataset(tmp_path / "data")
     result = train(tiny_options(tmp_path, time_budget=6.0, epochs=1))
 
-    assert result.seconds <= 6.0 + 1.0  # the last save may overrun slightly
+    # The last step and save may overrun; a loaded machine (a few helpers on 2 cores) has
+    # been seen to take 1.1 s for them.
+    assert result.seconds <= 6.0 + OVERRUN
     assert result.last_epoch >= 2  # not bound by epochs=1
     assert (tmp_path / "run" / "best.pt").is_file()
     assert not result.stopped_early
@@ -274,11 +280,11 @@ def test_a_resumed_time_budget_spends_only_the_time_left(tmp_path: Path) -> None
 
     result = train(tiny_options(tmp_path, time_budget=8.0, resume=True))
 
-    assert result.seconds <= 8.0 - interrupted["elapsed"] + 1.0
+    assert result.seconds <= 8.0 - interrupted["elapsed"] + OVERRUN
     assert [row["epoch"] for row in result.history][:2] == [1, 2]
     assert result.history[1]["step"] > interrupted["step"]  # steps go on from the saved count
     resumed = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["scheduler_state"]
-    assert resumed["elapsed"] <= 8.0 + 1.0
+    assert resumed["elapsed"] <= 8.0 + OVERRUN
     assert resumed["warmup_measured"]
 
 

@@ -56,6 +56,15 @@ def test_a_resume_without_options_takes_every_option_from_the_checkpoint() -> No
     assert notes == []
 
 
+def test_a_run_from_before_small_objects_resumes_without_them_unless_asked() -> None:
+    record = options_record(RUN)
+    del record["small_objects"]
+    options, _ = options_for_resume(_resumed(), record, "run/last.pt")
+    assert options.small_objects == "off"
+    options, _ = options_for_resume(_resumed(small_objects="on"), record, "run/last.pt")
+    assert options.small_objects == "on"
+
+
 def test_a_resume_with_the_same_values_is_accepted() -> None:
     options, notes = options_for_resume(_resumed(width=32), options_record(RUN), "run/last.pt")
     assert options.width == 32 and notes == []

@@ -15,11 +15,12 @@ from train_fixtures import (  # noqa: F401
 )
 
 from annotool.masks import read_label_png
-from annotool.objects import DEFAULT_MIN_AREA, ObjectThresholds, truth_instances
+from annotool.object_scores import MAX_AREA_FACTOR, truth_instances
+from annotool.objects import DEFAULT_MIN_AREA, ObjectThresholds
 from annotool.train.checkpoint import load_checkpoint
 from annotool.train.inference import Predictor
 from annotool.train.loop import TrainingObserver, train
-from annotool.train.prelabels import smallest_instance_share, validation_matches
+from annotool.train.prelabels import instance_size_shares, validation_matches
 from annotool.voc import VocLayout, write_label_png
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -42,33 +43,38 @@ def test_a_run_stores_the_thresholds_in_both_checkpoints(tmp_path: Path) -> None
     assert best == load_checkpoint(tmp_path / "run" / "last.pt").object_thresholds
     assert best["val_images"] == 2 and best["val_instances"] >= 2
     assert 0 <= best["min_confidence"] <= 1 and 0 <= best["val_recall"] <= 1
-    smallest = smallest_instance_share(layout, layout.read_split("train"))
+    smallest, largest = instance_size_shares(layout, layout.read_split("train"))
     if smallest is None:
         assert best["min_area"] == DEFAULT_MIN_AREA
     else:
         assert best["min_area"] is None and 0 < best["min_area_share"] < smallest
+    assert largest is not None and best["max_area_share"] == MAX_AREA_FACTOR * largest
     note = [message for message in observer.messages if message.startswith("pre-labels:")]
     assert len(note) == 1 and "chosen on 2 val images" in note[0]
     predictor = Predictor.from_checkpoint(tmp_path / "run" / "best.pt", "cpu", "fp32")
     assert predictor.object_thresholds.min_confidence == best["min_confidence"]
+    assert predictor.object_thresholds.max_area_share == best["max_area_share"]
 
 
 def test_a_checkpoint_without_thresholds_keeps_the_old_defaults(tmp_path: Path) -> None:
     path = save_untrained_checkpoint(tmp_path / "best.pt", CLASS_NAMES)
     predictor = Predictor.from_checkpoint(path, "cpu", "fp32")
     assert predictor.object_thresholds == ObjectThresholds()
-    assert predictor.object_thresholds.min_pixels(600, 800) == DEFAULT_MIN_AREA
+    assert predictor.object_thresholds.min_pixels(600 * 800) == DEFAULT_MIN_AREA
+    assert predictor.object_thresholds.max_pixels(600 * 800) is None
 
 
-def test_smallest_instance_leaves_out_instances_on_the_border(tmp_path: Path) -> None:
+def test_instance_sizes_leave_out_instances_on_the_border_for_the_smallest(
+    tmp_path: Path,
+) -> None:
     layout = VocLayout(tmp_path)
     for stem, boxes in (("a", [(0, 0, 5, 5), (10, 10, 14, 16)]), ("b", [(2, 2, 6, 5)])):
         mask = np.zeros((20, 25), dtype=np.uint8)
         for top, left, bottom, right in boxes:
             mask[top:bottom, left:right] = 1
         write_label_png(layout.class_mask_path(stem), mask)
-    assert smallest_instance_share(layout, ["a", "b"]) == 12 / 500
-    assert smallest_instance_share(layout, ["a"]) == 24 / 500
+    assert instance_size_shares(layout, ["a", "b"]) == (12 / 500, 25 / 500)
+    assert instance_size_shares(layout, ["a"]) == (24 / 500, 25 / 500)
 
 
 def test_validation_matches_count_every_instance(tmp_path: Path) -> None:

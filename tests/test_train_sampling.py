@@ -1,17 +1,21 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from annotool.errors import DatasetError
 from annotool.train.sampling import (
     MIN_IMAGES,
     MIN_OBJECT_PIXELS,
     ObjectIndex,
     find_objects,
+    object_crops,
     wants_object_crops,
 )
+from annotool.voc import VocLayout, write_label_png
 
 
 def _mask(height: int, width: int, boxes: list[tuple[int, int, int, int, int]]) -> np.ndarray:
@@ -72,3 +76,28 @@ def test_object_crops_want_more_than_a_handful_of_photos() -> None:
 def test_no_objects_want_no_object_crops() -> None:
     assert not wants_object_crops(ObjectIndex(()), MIN_IMAGES)
     assert ObjectIndex(()).median_share() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("choice", "images", "on"),
+    [("off", 24, False), ("auto", 24, True), ("auto", 8, False), ("on", 8, True)],
+)
+def test_object_crops_follow_the_option(tmp_path: Path, choice: str, images: int, on: bool) -> None:
+    layout = VocLayout(tmp_path)
+    layout.class_dir.mkdir(parents=True)
+    stems = [f"photo_{index}" for index in range(images)]
+    for stem in stems:
+        write_label_png(layout.class_mask_path(stem), _mask(60, 80, [(1, 5, 5, 15, 15)]))
+    index, note = object_crops(choice, layout, stems, num_classes=2)
+    assert (index is not None) is on
+    assert (note is not None) is on
+    if on:
+        assert "small objects" in note and "2.1%" in note
+
+
+def test_object_crops_refuse_unknown_class_ids(tmp_path: Path) -> None:
+    layout = VocLayout(tmp_path)
+    layout.class_dir.mkdir(parents=True)
+    write_label_png(layout.class_mask_path("photo"), _mask(20, 20, [(5, 0, 0, 5, 5)]))
+    with pytest.raises(DatasetError, match="photo"):
+        object_crops("on", layout, ["photo"], num_classes=2)

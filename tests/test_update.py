@@ -157,9 +157,9 @@ def test_split_lists_are_kept_and_a_stale_one_is_named(tmp_path: Path) -> None:
     assert (splits / "val.txt").read_text() == "image002\n"
     messages = [str(problem) for problem in result.warnings]
     assert any(
-        "val.txt" in m and "1 images the dataset no longer has (image002)" in m for m in messages
+        "val.txt" in m and "1 image the dataset no longer has (image002)" in m for m in messages
     )
-    assert any("1 images are in no split list (new)" in m for m in messages)
+    assert any("1 image in no split list (new)" in m for m in messages)
 
 
 def test_a_folder_without_manifest_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -264,4 +264,17 @@ def test_a_killed_update_leaves_the_previous_dataset_whole(tmp_path: Path) -> No
     result = update(annotations, out)  # removes the killed run's staging folder
     assert len(result.converted) == 240
     assert not [path for path in tmp_path.iterdir() if "annotool-tmp" in path.name]
+    assert_same_as_fresh(annotations, out, tmp_path)
+
+
+def test_a_change_that_keeps_size_and_time_is_found_right_after_a_convert(tmp_path: Path) -> None:
+    annotations = make_dataset(tmp_path / "in", count=2)
+    out = converted(annotations, tmp_path / "out")
+    path = annotations / "image000.json"
+    status = os.stat(path)
+    edit(annotations, "image000")  # same size
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))  # same time, as a coarse clock
+    assert os.stat(path).st_size == status.st_size
+    result = update(annotations, out)
+    assert (result.converted, result.kept) == (["image000"], 1)
     assert_same_as_fresh(annotations, out, tmp_path)

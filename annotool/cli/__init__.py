@@ -15,22 +15,51 @@ printing. The commands are grouped by what they work on, one module per group:
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from annotool import __version__
-from annotool.cli.annotations import check, convert, labels_command, masks_to_labelme_command
 from annotool.cli.common import Interrupted, reports_errors
-from annotool.cli.dataset import evaluate, split_command, stats
-from annotool.cli.export import export
-from annotool.cli.importing import import_group
-from annotool.cli.predict import predict
-from annotool.cli.review import review_command
-from annotool.cli.training import train
 
 __all__ = ["Interrupted", "main", "reports_errors"]
 
+COMMANDS = {
+    "check": "annotations:check",
+    "labels": "annotations:labels_command",
+    "convert": "annotations:convert",
+    "split": "dataset:split_command",
+    "stats": "dataset:stats",
+    "export": "export:export",
+    "import": "importing:import_group",
+    "train": "training:train",
+    "predict": "predict:predict",
+    "evaluate": "dataset:evaluate",
+    "masks-to-labelme": "annotations:masks_to_labelme_command",
+    "review": "review:review_command",
+}
+"""Each command's ``annotool.cli`` module and name there."""
+
+
+class _Commands(click.Group):
+    """The command group whose commands are imported when first looked up: a command
+    does not pay for importing the other commands' modules (a fifth of convert's start)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name].split(":")
+        command: click.Command = getattr(
+            importlib.import_module(f"annotool.cli.{module}"), attribute
+        )
+        return command
+
 
 @click.group(
+    cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Documentation: README.md and docs/ in annotool's source; each command's --help "
     "names its page.",
@@ -39,20 +68,3 @@ __all__ = ["Interrupted", "main", "reports_errors"]
 def main() -> None:
     """Turn labelme annotations into a segmentation dataset, check, split and measure it,
     and train a first model on it."""
-
-
-for command in (
-    check,
-    labels_command,
-    convert,
-    split_command,
-    stats,
-    export,
-    import_group,
-    train,
-    predict,
-    evaluate,
-    masks_to_labelme_command,
-    review_command,
-):
-    main.add_command(command)

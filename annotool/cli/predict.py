@@ -24,6 +24,7 @@ from annotool.labelme_write import (
     LabelmeOutput,
     ShapeOptions,
     ShapeType,
+    WriteReport,
 )
 from annotool.polygons import MAX_OVERLAP, TraceOptions
 
@@ -78,6 +79,14 @@ if TYPE_CHECKING:
     "training derived from the smallest annotated object (20 for checkpoints from "
     "before it).",
 )
+@click.option(
+    "--max-area",
+    type=click.IntRange(min=0),
+    metavar="PX",
+    help="With --labelme: drop objects larger than this many pixels; 0: no limit. "
+    "Default: twice the largest annotated object (no limit for checkpoints from "
+    "before it).",
+)
 @tolerance_option
 @shape_type_option
 @device_option
@@ -94,6 +103,7 @@ def predict(
     overwrite: bool,
     min_confidence: float | None,
     min_area: int | None,
+    max_area: int | None,
     tolerance: float,
     shape_type: ShapeType,
     device: str,
@@ -110,7 +120,14 @@ def predict(
     at the end (exit 1); the others are done. Needs the train extra.
     """
     labelme_output = _labelme_output(
-        labelme, out_dir, overlay, merge, overwrite, min_confidence, tolerance, min_area, shape_type
+        labelme,
+        out_dir,
+        overlay,
+        merge,
+        overwrite,
+        {"--min-confidence": min_confidence, "--min-area": min_area, "--max-area": max_area},
+        tolerance,
+        shape_type,
     )
     from annotool.train.inference import Predictor  # imports torch
     from annotool.train.predict import collect_images, predict_images
@@ -133,7 +150,7 @@ def predict(
             "(--merge adds predictions to them, --overwrite replaces them)"
         )
     if labelme_output is not None:
-        click.echo(_dropped_note(report.too_small, report.unsure, predictor, labelme_output))
+        click.echo(_dropped_note(report, predictor, labelme_output))
     report_failures(report.failed, len(images), "images")
 
 
@@ -143,20 +160,15 @@ def _labelme_output(
     overlay: bool,
     merge: bool,
     overwrite: bool,
-    min_confidence: float | None,
+    thresholds: dict[str, float | None],
     tolerance: float,
-    min_area: int | None,
     shape_type: ShapeType,
 ) -> LabelmeOutput | None:
     """The LabelmeOutput that predict's options ask for (None: masks), after checking
-    that they go together."""
+    that they go together. ``thresholds`` are the object thresholds given, by option."""
     if not labelme:
         given = [name for name, on in (("--merge", merge), ("--overwrite", overwrite)) if on]
-        given += [
-            name
-            for name, value in (("--min-confidence", min_confidence), ("--min-area", min_area))
-            if value is not None
-        ]
+        given += [name for name, value in thresholds.items() if value is not None]
         if given:
             needs = "needs" if len(given) == 1 else "need"
             raise click.UsageError(f"{' and '.join(given)} {needs} --labelme")
@@ -172,12 +184,13 @@ def _labelme_output(
     return LabelmeOutput(
         shapes=ShapeOptions(trace, shape_type),
         existing=existing,
-        min_area=min_area,
-        min_confidence=min_confidence,
+        min_area=thresholds["--min-area"],  # type: ignore[arg-type]
+        min_confidence=thresholds["--min-confidence"],
+        max_area=thresholds["--max-area"],  # type: ignore[arg-type]
     )
 
 
-def _dropped_note(too_small: int, unsure: int, predictor: Predictor, labelme: LabelmeOutput) -> str:
+def _dropped_note(report: WriteReport, predictor: Predictor, labelme: LabelmeOutput) -> str:
     """How many predicted objects were left out, why, and at which thresholds."""
     from annotool.train.predict import labelme_thresholds
 
@@ -187,8 +200,10 @@ def _dropped_note(too_small: int, unsure: int, predictor: Predictor, labelme: La
         if predictor.checkpoint is not None and predictor.checkpoint.object_thresholds
         else "default"
     )
+    total = report.too_small + report.too_large + report.unsure
     return (
-        f"Left out {too_small + unsure} predicted objects: {too_small} too small, "
-        f"{unsure} with low confidence ({thresholds.describe()}; {source} thresholds, "
-        "--min-area and --min-confidence change them)"
+        f"Left out {total} predicted objects: {report.too_small} too small, "
+        f"{report.too_large} too large, {report.unsure} with low confidence "
+        f"({thresholds.describe()}; {source} thresholds, --min-area, --max-area and "
+        "--min-confidence change them)"
     )

@@ -36,7 +36,7 @@ from annotool.parallel import usable_cpus
 from annotool.train.device import DistributedContext
 from annotool.train.inference import image_to_tensor, model_input, resize_image, working_size
 from annotool.train.model import Normalization
-from annotool.train.sampling import ObjectBox, ObjectIndex, find_objects, wants_object_crops
+from annotool.train.sampling import ObjectBox, ObjectIndex
 from annotool.train.setup import RunSetup
 from annotool.voc import VocLayout
 
@@ -80,14 +80,6 @@ def read_sample(
     check_mask_size(mask.shape, mask_path, image.shape, image_path)
     check_class_ids(mask, mask_path, num_classes)
     return image, mask
-
-
-def read_sample_mask(layout: VocLayout, stem: str, num_classes: int) -> NDArray[np.uint8]:
-    """The ``(H, W)`` class-id mask of ``stem``, checked to hold only known classes."""
-    mask_path = layout.class_mask_path(stem)
-    mask = read_label_png(mask_path)
-    check_class_ids(mask, mask_path, num_classes)
-    return mask
 
 
 class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -454,8 +446,6 @@ class RunLoaders:
     workers: int
     context: DistributedContext
     pin_memory: bool
-    objects_note: str | None = None
-    """What ``--small-objects`` decided, for the run's log (None: nothing to say)."""
 
     def epoch_batches(self, epoch: int, steps: int | None = None) -> Batches:
         """The training batches of ``epoch``: ``steps`` of them (at least the plain length)."""
@@ -482,7 +472,6 @@ def make_loaders(setup: RunSetup, context: DistributedContext) -> RunLoaders:
     options = setup.options
     num_classes = len(setup.class_names)
     crops_per_step = options.batch_size * context.world_size
-    objects, objects_note = _object_index(setup, num_classes)
     train_set = TrainingCrops(
         setup.layout,
         setup.train_stems,
@@ -492,7 +481,7 @@ def make_loaders(setup: RunSetup, context: DistributedContext) -> RunLoaders:
         image_size=setup.image_size,
         samples_per_epoch=options.min_epoch_steps * crops_per_step,
         seed=options.seed,
-        objects=objects,
+        objects=setup.objects,
     )
     # Each rank validates its own share; confusion matrices are summed, so nothing counts twice.
     val_set = ValidationImages(
@@ -512,25 +501,4 @@ def make_loaders(setup: RunSetup, context: DistributedContext) -> RunLoaders:
         workers=workers,
         context=context,
         pin_memory=setup.device.type == "cuda",
-        objects_note=objects_note,
-    )
-
-
-def _object_index(setup: RunSetup, num_classes: int) -> tuple[ObjectIndex | None, str | None]:
-    """The objects of the training images when ``--small-objects`` turns object crops on
-    (``auto``: see :func:`wants_object_crops`), and a note saying so."""
-    choice = setup.options.small_objects
-    if choice == "off":
-        return None, None
-    index = find_objects(
-        read_sample_mask(setup.layout, stem, num_classes) for stem in setup.train_stems
-    )
-    share = f"the median object covers {index.median_share():.1%} of its photo"
-    if not index.objects:
-        return None, "--small-objects: no objects in the training masks"
-    if choice == "auto" and not wants_object_crops(index, len(setup.train_stems)):
-        return None, None
-    return index, (
-        f"small objects ({share}; {len(index.objects)} objects): crops centred on objects "
-        "of every class and objects pasted from other training photos"
     )

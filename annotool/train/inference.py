@@ -150,21 +150,13 @@ class Predictor:
             min_area=saved.get("min_area"),
             min_area_share=saved.get("min_area_share"),
             min_confidence=float(saved.get("min_confidence") or 0.0),
+            max_area_share=saved.get("max_area_share"),
         )
 
     @torch.inference_mode()
     def predict(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """Class ids ``(H, W)`` uint8 for an ``(H, W, 3)`` RGB uint8 image of any size."""
         return self._logits(image).argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
-
-    @torch.inference_mode()
-    def predict_with_confidence(
-        self, image: NDArray[np.uint8]
-    ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
-        """Class ids ``(H, W)`` uint8 and the probability the model gives each pixel's
-        class, ``(H, W)`` float32 (its softmax maximum), for an ``(H, W, 3)`` RGB image."""
-        confidence, classes = self._logits(image).softmax(dim=1).max(dim=1)
-        return classes[0].to(torch.uint8).cpu().numpy(), confidence[0].cpu().numpy()
 
     @torch.inference_mode()
     def probabilities(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:

@@ -61,8 +61,6 @@ def train(options: TrainOptions, observer: TrainingObserver | None = None) -> Tr
         setup = prepare(options, device, context, observer.on_message)
         options = setup.options  # on --resume, the checkpoint's where none were given
         loaders = make_loaders(setup, context)
-        if loaders.objects_note is not None:
-            observer.on_message(loaders.objects_note)
         engine = make_engine(setup, context)
         state = _initial_state(engine, setup, loaders, started)
         if setup.resumed is not None and (
@@ -70,7 +68,7 @@ def train(options: TrainOptions, observer: TrainingObserver | None = None) -> Tr
         ):
             observer.on_message(_resume_note(setup, state))
 
-        record = _training_record(setup, loaders, context)
+        record = _training_record(setup, context)
         stopped_early = False
         while not _finished(state, options, context):
             # Training steps.
@@ -206,9 +204,7 @@ def _train_epoch(
     return float(totals[0] / totals[1]) if totals[1] > 0 else math.nan
 
 
-def _training_record(
-    setup: RunSetup, loaders: RunLoaders, context: DistributedContext
-) -> dict[str, Any]:
+def _training_record(setup: RunSetup, context: DistributedContext) -> dict[str, Any]:
     """What checkpoints keep of how the run was started: the options as given (compared
     on ``--resume``) and what the run resolved them to."""
     return {
@@ -219,7 +215,7 @@ def _training_record(
             CHOICE_KEY: setup.precision_choice.to_dict() if setup.precision_choice else None,
             "world_size": context.world_size,
             "image_size": setup.image_size,
-            "small_objects": loaders.train_set.objects is not None,
+            "small_objects": setup.objects is not None,
         },
     }
 

@@ -172,6 +172,9 @@ MACHINE_OPTIONS = ("device", "precision", "workers")
 """Options about the machine rather than the run: a resumed run takes them from its own
 command line (or their defaults), whatever the checkpoint's run used."""
 _OPTION_NAMES = {"time_budget": "--time"}
+BEFORE_THE_OPTION = {"small_objects": "off"}
+"""How runs from before an option trained: resuming one continues that way unless the
+option is given."""
 
 
 def option_name(field_name: str) -> str:
@@ -194,6 +197,8 @@ def options_for_resume(
     conflicts, notes, changes = [], [], {}
     for name in (*FIXED_ON_RESUME, *CHANGEABLE_ON_RESUME, *MACHINE_OPTIONS):
         if name not in saved:  # a checkpoint from before the option existed
+            if name in BEFORE_THE_OPTION and name not in given:
+                changes[name] = BEFORE_THE_OPTION[name]
             continue
         if name in given or name in MACHINE_OPTIONS:
             if current[name] == saved[name]:

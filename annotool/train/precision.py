@@ -33,7 +33,7 @@ from annotool.train.model import ModelConfig, SegmentationModel, build_model
 SPEEDUP_TO_PICK = 1.1
 """16-bit is picked only when a step is at least this much faster than in fp32: a smaller
 gain is within the noise of a shared machine and not worth bf16's coarser arithmetic."""
-TIMED_ROUNDS = 2
+TIMED_ROUNDS = 3
 """Timed steps per precision after one warm-up step each (oneDNN and cuDNN choose and
 cache their kernels on the first); the fastest counts."""
 MEASURE_BATCH = 2

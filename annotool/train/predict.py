@@ -98,7 +98,7 @@ def predict_images(
     ``<stem>_overlay.jpg`` with ``overlay``. With ``labelme``: ``<stem>.json`` beside the
     image or in ``out_dir`` (see LabelmeOutput). An unreadable image, or a JSON that a
     merge cannot read, is listed in ``failed`` with the reason; the others are written.
-    The predicted objects left out are counted in ``too_small`` and ``unsure``.
+    The predicted objects left out are counted in ``too_small``, ``too_large`` and ``unsure``.
     """
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -147,6 +147,8 @@ def labelme_thresholds(predictor: Predictor, labelme: LabelmeOutput) -> ObjectTh
         thresholds = replace(thresholds, min_area=labelme.min_area)
     if labelme.min_confidence is not None:
         thresholds = replace(thresholds, min_confidence=labelme.min_confidence)
+    if labelme.max_area is not None:
+        thresholds = replace(thresholds, max_area=labelme.max_area)
     return thresholds
 
 
@@ -161,9 +163,7 @@ def _write_labelme(
     object_map, objects = find_objects(predictor.probabilities(image))
     height, width = object_map.shape
     thresholds = labelme_thresholds(predictor, labelme)
-    selection = select_objects(
-        objects, thresholds.min_pixels(height, width), thresholds.min_confidence
-    )
+    selection = select_objects(objects, thresholds, height * width)
     human = None
     if json_path.exists() and labelme.existing == "merge":
         document, human = human_pixels(json_path, height, width)
@@ -190,4 +190,5 @@ def _write_labelme(
         document = merged_document(document, shapes)
     write_document(json_path, document)
     report.too_small += selection.too_small
+    report.too_large += selection.too_large
     report.unsure += selection.unsure

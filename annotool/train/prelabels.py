@@ -4,8 +4,9 @@ A person correcting pre-labels deletes every wrong shape by hand, so shapes the 
 unsure of, or that are too small to be an object of this dataset, cost more than they
 save. After the last epoch the best model pre-labels the validation photos; the minimum
 area (a fraction of the smallest annotated instance of the training photos that does not
-touch their border) and the minimum confidence that pre-label them best (see
-:func:`annotool.objects.choose_thresholds`) are stored in ``best.pt`` and ``last.pt``.
+touch their border) and the minimum confidence that pre-label them best, and the maximum
+area (twice the largest annotated instance; see
+:func:`annotool.object_scores.choose_thresholds`) are stored in ``best.pt`` and ``last.pt``.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ from numpy.typing import NDArray
 from annotool.errors import DatasetError
 from annotool.images import read_rgb
 from annotool.masks import read_label_png
-from annotool.objects import (
+from annotool.object_scores import (
     ObjectMatch,
-    ObjectThresholds,
     PrelabelScores,
     choose_thresholds,
-    find_objects,
+    instance_sizes,
     match_objects,
-    smallest_inner_instance,
     truth_instances,
 )
+from annotool.objects import ObjectThresholds, find_objects
 from annotool.train.checkpoint import load_checkpoint, save_checkpoint
 from annotool.train.inference import Predictor
 from annotool.train.setup import BEST_CHECKPOINT, LAST_CHECKPOINT, RunSetup
@@ -45,9 +45,11 @@ def store_object_thresholds(
     if not best.is_file():
         return None
     predictor = Predictor.from_checkpoint(best, device=str(setup.device), precision=setup.precision)
-    smallest = smallest_instance_share(setup.layout, setup.train_stems)
+    smallest, largest = instance_size_shares(setup.layout, setup.train_stems)
     matches, instances = validation_matches(predictor, setup.layout, setup.val_stems)
-    thresholds, scores = choose_thresholds(matches, instances, len(setup.val_stems), smallest)
+    thresholds, scores = choose_thresholds(
+        matches, instances, len(setup.val_stems), smallest, largest
+    )
     record = thresholds_record(thresholds, scores)
     for name in (BEST_CHECKPOINT, LAST_CHECKPOINT):
         path = setup.out_dir / name
@@ -68,6 +70,7 @@ def thresholds_record(thresholds: ObjectThresholds, scores: PrelabelScores) -> d
         "min_area": thresholds.min_area,
         "min_area_share": thresholds.min_area_share,
         "min_confidence": thresholds.min_confidence,
+        "max_area_share": thresholds.max_area_share,
         "val_images": scores.photos,
         "val_instances": scores.instances,
         "val_shapes": scores.predicted,
@@ -77,17 +80,21 @@ def thresholds_record(thresholds: ObjectThresholds, scores: PrelabelScores) -> d
     }
 
 
-def smallest_instance_share(layout: VocLayout, stems: list[str]) -> float | None:
-    """The smallest annotated instance that does not touch its photo's border, as a share
-    of that photo's pixels; None when every instance touches a border."""
+def instance_size_shares(layout: VocLayout, stems: list[str]) -> tuple[float | None, float | None]:
+    """The smallest annotated instance that does not touch its photo's border and the
+    largest instance, each as a share of its photo's pixels; None where there is none."""
     smallest: float | None = None
+    largest: float | None = None
     for stem in stems:
         instance_map, _ = _instances(layout, stem)
-        pixels = smallest_inner_instance(instance_map)
-        if pixels is not None:
-            share = pixels / instance_map.size
+        small, large = instance_sizes(instance_map)
+        if small is not None:
+            share = small / instance_map.size
             smallest = share if smallest is None else min(smallest, share)
-    return smallest
+        if large is not None:
+            share = large / instance_map.size
+            largest = share if largest is None else max(largest, share)
+    return smallest, largest
 
 
 def validation_matches(

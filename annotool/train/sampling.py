@@ -27,6 +27,8 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from annotool.labels import IGNORE_ID
+from annotool.masks import check_class_ids, read_label_png
+from annotool.voc import VocLayout
 
 SMALL_OBJECT_SHARE = 0.1
 """``--small-objects auto`` turns the crops on when the median object covers less than
@@ -109,4 +111,30 @@ def wants_object_crops(index: ObjectIndex, images: int) -> bool:
     covers less than :data:`SMALL_OBJECT_SHARE` of its photo."""
     return (
         images >= MIN_IMAGES and bool(index.objects) and index.median_share() < SMALL_OBJECT_SHARE
+    )
+
+
+def object_crops(
+    choice: str, layout: VocLayout, stems: list[str], num_classes: int
+) -> tuple[ObjectIndex | None, str | None]:
+    """The objects of the training images ``stems`` when ``--small-objects`` ``choice``
+    turns object crops on (``auto``: see :func:`wants_object_crops`), and a note for the
+    run's log saying so (None: nothing to say)."""
+    if choice == "off":
+        return None, None
+    masks = []
+    for stem in stems:
+        mask_path = layout.class_mask_path(stem)
+        mask = read_label_png(mask_path)
+        check_class_ids(mask, mask_path, num_classes)
+        masks.append(mask)
+    index = find_objects(masks)
+    if not index.objects:
+        return None, "--small-objects: the training masks hold no objects"
+    if choice == "auto" and not wants_object_crops(index, len(stems)):
+        return None, None
+    return index, (
+        f"small objects (the median of {len(index.objects)} covers "
+        f"{index.median_share():.1%} of its photo): crops centred on objects of every class "
+        "and objects pasted from other training photos"
     )

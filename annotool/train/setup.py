@@ -29,6 +29,7 @@ from annotool.train.options import (
 )
 from annotool.train.precision import PrecisionChoice, choose_training_precision
 from annotool.train.report import CURVES_FILE, METRICS_FILE
+from annotool.train.sampling import ObjectIndex, object_crops
 from annotool.voc import VocLayout
 
 BEST_CHECKPOINT = "best.pt"
@@ -39,6 +40,11 @@ measurements): larger working sizes show the network less of each object per cro
 make validation slower; smaller ones lose detail, since the UNet works at half of it
 (5 minutes on ``benchmarks/learning.py``: pets 0.79 at 384, 0.86 at 512; boards 0.62,
 0.63)."""
+MAX_AUTO_IMAGE_SIZE_SMALL_OBJECTS = 800
+"""The same limit when ``--small-objects`` is on: a board of 1% of an 800x600 photo is 48
+pixels across, 31 at 512, where the layout that tells kinds apart (pins, a display) is
+lost; crops cost the same, validation and ``predict`` more (``learning.py clutter``,
+10 minutes, twice: 0.31 -> 0.34 and 0.27 -> 0.32, the small display board most)."""
 IMAGE_SIZE_MULTIPLE = 16
 MAX_LISTED_MISSING = 5
 """How many missing files an error message names before it only counts the rest."""
@@ -67,6 +73,8 @@ class RunSetup:
     encoder_weights: PretrainedWeights | None
     """Pretrained weights to start the encoder from; read by rank 0 only, since
     DistributedDataParallel copies rank 0's weights to the other ranks."""
+    objects: ObjectIndex | None = None
+    """The objects of the training masks when ``--small-objects`` turns object crops on."""
 
 
 def prepare(
@@ -110,13 +118,19 @@ def prepare(
         if context.is_main:
             for name in (BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, CURVES_FILE):
                 (out_dir / name).unlink(missing_ok=True)
+    objects, objects_note = object_crops(
+        options.small_objects, layout, train_stems, len(class_names)
+    )
+    if objects_note is not None:
+        on_message(objects_note)
+    largest = MAX_AUTO_IMAGE_SIZE if objects is None else MAX_AUTO_IMAGE_SIZE_SMALL_OBJECTS
     encoder_weights = None
     if resumed is not None:
         normalization = resumed.normalization
         # Records from before RESOLVED_KEY kept the resolved weights under the option's name.
         class_weights = resumed.training.get(RESOLVED_KEY, resumed.training).get("class_weights")
         model_config = resumed.model_config
-        image_size = resumed.image_size or auto_image_size(layout, train_stems)
+        image_size = resumed.image_size or auto_image_size(layout, train_stems, largest)
         on_message(
             f"resuming {out_dir / LAST_CHECKPOINT} after epoch {resumed.epoch} "
             f"(best mIoU {resumed.best_miou:.4f})"
@@ -139,7 +153,7 @@ def prepare(
             normalization = IMAGENET_NORMALIZATION
             if context.is_main:
                 encoder_weights = pretrained_weights(options.encoder, options.encoder_weights)
-        image_size = options.image_size or auto_image_size(layout, train_stems)
+        image_size = options.image_size or auto_image_size(layout, train_stems, largest)
     precision, precision_choice = choose_training_precision(
         options.precision, device, model_config, options.size, context
     )
@@ -168,6 +182,7 @@ def prepare(
         precision_choice=precision_choice,
         resumed=resumed,
         encoder_weights=encoder_weights,
+        objects=objects,
     )
 
 
@@ -178,14 +193,16 @@ def _describe_model(config: ModelConfig) -> str:
     return f"UNet width {config.width} at {scale} resolution"
 
 
-def auto_image_size(layout: VocLayout, stems: list[str]) -> int:
+def auto_image_size(layout: VocLayout, stems: list[str], largest: int = MAX_AUTO_IMAGE_SIZE) -> int:
     """The working size for ``--image-size auto``: the median long side of the training
-    images, at most :data:`MAX_AUTO_IMAGE_SIZE`, rounded to a multiple of 16."""
+    images, at most ``largest`` (:data:`MAX_AUTO_IMAGE_SIZE`, or
+    :data:`MAX_AUTO_IMAGE_SIZE_SMALL_OBJECTS` with object crops), rounded to a multiple
+    of 16."""
     long_sides = []
     for stem in stems:
         header = read_header(ImageSource.file(layout.image_path(stem), oriented=False))
         long_sides.append(max(header.height, header.width))
-    median = min(statistics.median(long_sides), MAX_AUTO_IMAGE_SIZE)
+    median = min(statistics.median(long_sides), largest)
     return max(IMAGE_SIZE_MULTIPLE, round(median / IMAGE_SIZE_MULTIPLE) * IMAGE_SIZE_MULTIPLE)
 
 
