@@ -4,11 +4,7 @@ from pathlib import Path
 
 from train_fixtures import make_dataset
 
-from annotool.train.setup import (
-    MAX_AUTO_IMAGE_SIZE,
-    MAX_AUTO_IMAGE_SIZE_SMALL_OBJECTS,
-    auto_image_size,
-)
+from annotool.train.setup import MAX_AUTO_IMAGE_SIZE, auto_image_size
 
 
 def test_auto_working_size_is_the_median_long_side_rounded_to_16(tmp_path: Path) -> None:
@@ -19,10 +15,3 @@ def test_auto_working_size_is_the_median_long_side_rounded_to_16(tmp_path: Path)
 def test_auto_working_size_shrinks_large_photos_to_the_cap(tmp_path: Path) -> None:
     layout = make_dataset(tmp_path, num_images=2, size=(750, 1000))
     assert auto_image_size(layout, ["scene_00", "scene_01"]) == MAX_AUTO_IMAGE_SIZE
-
-
-def test_auto_working_size_keeps_more_detail_for_small_objects(tmp_path: Path) -> None:
-    layout = make_dataset(tmp_path / "data", num_images=2, size=(700, 1000), split=False)
-    stems = ["scene_00", "scene_01"]
-    assert auto_image_size(layout, stems, MAX_AUTO_IMAGE_SIZE_SMALL_OBJECTS) == 800
-    assert MAX_AUTO_IMAGE_SIZE < MAX_AUTO_IMAGE_SIZE_SMALL_OBJECTS

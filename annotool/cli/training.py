@@ -150,8 +150,7 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
     metavar="auto|PIXELS",
     help="Working size: images are scaled so their long side is this many pixels for "
     "training, validation, predict and evaluate (masks come out at the original size). "
-    "auto: the training images' median long side, at most 512 (800 when --small-objects "
-    "is on).",
+    "auto: the training images' median long side, at most 512.",
 )
 @click.option(
     "--lr",

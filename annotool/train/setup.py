@@ -39,12 +39,8 @@ MAX_AUTO_IMAGE_SIZE = 512
 measurements): larger working sizes show the network less of each object per crop and
 make validation slower; smaller ones lose detail, since the UNet works at half of it
 (5 minutes on ``benchmarks/learning.py``: pets 0.79 at 384, 0.86 at 512; boards 0.62,
-0.63)."""
-MAX_AUTO_IMAGE_SIZE_SMALL_OBJECTS = 800
-"""The same limit when ``--small-objects`` is on: a board of 1% of an 800x600 photo is 48
-pixels across, 31 at 512, where the layout that tells kinds apart (pins, a display) is
-lost; crops cost the same, validation and ``predict`` more (``learning.py clutter``,
-10 minutes, twice: 0.31 -> 0.34 and 0.27 -> 0.32, the small display board most)."""
+0.63). With ``--small-objects`` on, 800 was tried: ``clutter`` 0.31 -> 0.34 and 0.27 ->
+0.32, but ``boards`` 0.56 -> 0.44 and 0.62 -> 0.44, so 512 stays."""
 IMAGE_SIZE_MULTIPLE = 16
 MAX_LISTED_MISSING = 5
 """How many missing files an error message names before it only counts the rest."""
@@ -123,14 +119,13 @@ def prepare(
     )
     if objects_note is not None:
         on_message(objects_note)
-    largest = MAX_AUTO_IMAGE_SIZE if objects is None else MAX_AUTO_IMAGE_SIZE_SMALL_OBJECTS
     encoder_weights = None
     if resumed is not None:
         normalization = resumed.normalization
         # Records from before RESOLVED_KEY kept the resolved weights under the option's name.
         class_weights = resumed.training.get(RESOLVED_KEY, resumed.training).get("class_weights")
         model_config = resumed.model_config
-        image_size = resumed.image_size or auto_image_size(layout, train_stems, largest)
+        image_size = resumed.image_size or auto_image_size(layout, train_stems)
         on_message(
             f"resuming {out_dir / LAST_CHECKPOINT} after epoch {resumed.epoch} "
             f"(best mIoU {resumed.best_miou:.4f})"
@@ -153,7 +148,7 @@ def prepare(
             normalization = IMAGENET_NORMALIZATION
             if context.is_main:
                 encoder_weights = pretrained_weights(options.encoder, options.encoder_weights)
-        image_size = options.image_size or auto_image_size(layout, train_stems, largest)
+        image_size = options.image_size or auto_image_size(layout, train_stems)
     precision, precision_choice = choose_training_precision(
         options.precision, device, model_config, options.size, context
     )
@@ -193,16 +188,14 @@ def _describe_model(config: ModelConfig) -> str:
     return f"UNet width {config.width} at {scale} resolution"
 
 
-def auto_image_size(layout: VocLayout, stems: list[str], largest: int = MAX_AUTO_IMAGE_SIZE) -> int:
+def auto_image_size(layout: VocLayout, stems: list[str]) -> int:
     """The working size for ``--image-size auto``: the median long side of the training
-    images, at most ``largest`` (:data:`MAX_AUTO_IMAGE_SIZE`, or
-    :data:`MAX_AUTO_IMAGE_SIZE_SMALL_OBJECTS` with object crops), rounded to a multiple
-    of 16."""
+    images, at most :data:`MAX_AUTO_IMAGE_SIZE`, rounded to a multiple of 16."""
     long_sides = []
     for stem in stems:
         header = read_header(ImageSource.file(layout.image_path(stem), oriented=False))
         long_sides.append(max(header.height, header.width))
-    median = min(statistics.median(long_sides), largest)
+    median = min(statistics.median(long_sides), MAX_AUTO_IMAGE_SIZE)
     return max(IMAGE_SIZE_MULTIPLE, round(median / IMAGE_SIZE_MULTIPLE) * IMAGE_SIZE_MULTIPLE)
 
 
