@@ -31,8 +31,8 @@ from annotool.cli.common import (
 from annotool.convert import ConvertOptions, convert_dataset, format_pixel_shares
 from annotool.fileio import atomic_write_text
 from annotool.labelme_write import ShapeOptions, ShapeType
-from annotool.labels import labels_from_names
-from annotool.masks_to_labelme import find_mask_pairs, masks_to_labelme
+from annotool.labels import LabelSet, labels_from_names
+from annotool.masks_to_labelme import MaskPair, find_mask_pairs, masks_to_labelme
 from annotool.polygons import TraceOptions
 from annotool.update import update_dataset
 
@@ -251,9 +251,25 @@ def masks_to_labelme_command(
     labels = load_labels_option(labels_spec)
     pairs = find_mask_pairs(mask_dir, image_dir)
     options = ShapeOptions(TraceOptions(tolerance=tolerance, min_area=min_area), shape_type)
+    write_masks_as_labelme(pairs, out_dir, labels, options, overwrite, workers, quiet, "Converting")
+
+
+def write_masks_as_labelme(
+    pairs: list[MaskPair],
+    out_dir: Path,
+    labels: LabelSet,
+    options: ShapeOptions,
+    overwrite: bool,
+    workers: int,
+    quiet: bool,
+    verb: str,
+) -> None:
+    """Trace each mask pair into a labelme JSON in ``out_dir`` with a progress bar, say
+    what was written and skipped, and fail on the pairs that could not be traced
+    (``masks-to-labelme`` and ``import voc``)."""
     with (
         interrupted_file_by_file("labelme files", f"to {out_dir}"),
-        progress_bar(len(pairs), "Converting", quiet) as progress,
+        progress_bar(len(pairs), verb, quiet) as progress,
     ):
         report = masks_to_labelme(
             pairs, out_dir, labels, options, overwrite=overwrite, workers=workers, progress=progress

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import click
 
+from annotool.cli.annotations import write_masks_as_labelme
 from annotool.cli.common import (
     docs_epilog,
-    interrupted_file_by_file,
     load_labels_option,
     load_map_option,
     map_option,
     min_area_option,
     progress_bar,
     quiet_option,
-    report_failures,
     reports_errors,
     shape_type_option,
     tolerance_option,
@@ -25,7 +24,6 @@ from annotool.importers import coco, yolo
 from annotool.importers.documents import ImportResult, WriteOptions
 from annotool.importers.voc import voc_mask_pairs
 from annotool.labelme_write import ShapeOptions, ShapeType
-from annotool.masks_to_labelme import masks_to_labelme
 from annotool.polygons import TraceOptions
 
 DOCS_PAGE = "import.md"
@@ -206,20 +204,7 @@ def import_voc_command(
     labels = load_labels_option(labels_spec) if labels_spec is not None else None
     pairs, labels = voc_mask_pairs(dataset_dir, labels, objects)
     options = ShapeOptions(TraceOptions(tolerance=tolerance, min_area=min_area), shape_type)
-    with (
-        interrupted_file_by_file("labelme files", f"to {out_dir}"),
-        progress_bar(len(pairs), "Importing", quiet) as progress,
-    ):
-        report = masks_to_labelme(
-            pairs, out_dir, labels, options, overwrite=overwrite, workers=workers, progress=progress
-        )
-    click.echo(f"Wrote {len(report.written)} labelme files to {out_dir}")
-    if report.skipped:
-        click.echo(
-            f"Skipped {len(report.skipped)} masks whose JSON exists in {out_dir} "
-            "(--overwrite replaces them)"
-        )
-    report_failures(report.failed, len(pairs), "masks")
+    write_masks_as_labelme(pairs, out_dir, labels, options, overwrite, workers, quiet, "Importing")
 
 
 def echo_result(result: ImportResult) -> None:
