@@ -279,3 +279,26 @@ def report_failures(failed: list[tuple[Path, str]], total: int, what: str) -> No
     raise click.ClickException(
         f"{len(failed)} of {total} {what} failed (listed above); the others were written"
     )
+
+
+def check_group_pattern(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """``--group``: a regular expression with one capture group (``split``, ``review``)."""
+    from annotool.split import compile_group_pattern
+
+    if value is not None:
+        try:
+            compile_group_pattern(value)
+        except AnnotoolError as error:
+            raise click.BadParameter(str(error), ctx, param) from None
+    return value
+
+
+def image_size_value(context: click.Context, parameter: click.Parameter, value: str) -> int | None:
+    """``--image-size``: ``auto`` (None) or a whole number of pixels, at least 16."""
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 16:
+        raise click.BadParameter("give auto or a number of pixels of 16 or more")
+    return int(value)

@@ -8,6 +8,7 @@ import click
 
 from annotool.cli.common import (
     SplitSizeType,
+    check_group_pattern,
     default_workers,
     device_option,
     docs_epilog,
@@ -19,7 +20,6 @@ from annotool.cli.common import (
     quiet_option,
     reports_errors,
 )
-from annotool.errors import AnnotoolError
 from annotool.evaluate import (
     check_model_classes,
     evaluate_model,
@@ -31,19 +31,8 @@ from annotool.evaluate import (
     split_stems,
     write_report_json,
 )
-from annotool.split import compile_group_pattern, format_split_table, split_dataset
+from annotool.split import format_split_table, split_dataset
 from annotool.voc import VocLayout
-
-
-def _check_group_pattern(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> str | None:
-    if value is not None:
-        try:
-            compile_group_pattern(value)
-        except AnnotoolError as error:
-            raise click.BadParameter(str(error), ctx, param) from None
-    return value
 
 
 @click.command("split", epilog=docs_epilog("dataset.md"))
@@ -73,7 +62,7 @@ def _check_group_pattern(
     "--group",
     "group_pattern",
     metavar="REGEX",
-    callback=_check_group_pattern,
+    callback=check_group_pattern,
     help="Keep stems with the same first capture group in one split, e.g. '^(.+)_frame\\d+$'; "
     "a stem that does not match is a group by itself.",
 )

@@ -7,10 +7,12 @@ from pathlib import Path
 import click
 
 from annotool.cli.common import (
+    check_group_pattern,
     device_option,
     docs_epilog,
     echo_skipped_and_unused,
     find_inputs,
+    image_size_value,
     inputs_argument,
     labels_option,
     load_labels_option,
@@ -21,8 +23,6 @@ from annotool.cli.common import (
     reports_errors,
     workers_option,
 )
-from annotool.cli.dataset import _check_group_pattern
-from annotool.cli.training import _image_size
 from annotool.errors import AnnotoolError
 from annotool.train.options import DEFAULT_WIDTH, parse_duration
 
@@ -75,7 +75,7 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
     "--group",
     "group_pattern",
     metavar="REGEX",
-    callback=_check_group_pattern,
+    callback=check_group_pattern,
     help="Keep stems with the same first capture group in one fold, as split does; "
     "duplicates across folds are then reported as leaks.",
 )
@@ -106,7 +106,7 @@ def _duration(context: click.Context, parameter: click.Parameter, value: str) ->
     "--image-size",
     default="auto",
     show_default=True,
-    callback=_image_size,
+    callback=image_size_value,
     help="The models' working size, as train's (auto: train's auto, at most 320).",
 )
 @click.option(

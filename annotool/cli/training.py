@@ -14,6 +14,7 @@ from annotool.cli.common import (
     Interrupted,
     device_option,
     docs_epilog,
+    image_size_value,
     precision_option,
     quiet_option,
     reports_errors,
@@ -98,15 +99,6 @@ def _score(value: float) -> str:
     return "n/a" if value != value else f"{value:.4f}"
 
 
-def _image_size(context: click.Context, parameter: click.Parameter, value: str) -> int | None:
-    """``--image-size``: ``auto`` (None) or a whole number of pixels, at least 16."""
-    if value == "auto":
-        return None
-    if not value.isdigit() or int(value) < 16:
-        raise click.BadParameter("give auto or a number of pixels of 16 or more")
-    return int(value)
-
-
 @click.command(epilog=docs_epilog("train.md"))
 @click.argument("dataset_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
@@ -146,7 +138,7 @@ def _image_size(context: click.Context, parameter: click.Parameter, value: str) 
     "--image-size",
     default="auto",
     show_default=True,
-    callback=_image_size,
+    callback=image_size_value,
     metavar="auto|PIXELS",
     help="Working size: images are scaled so their long side is this many pixels for "
     "training, validation, predict and evaluate (masks come out at the original size). "
