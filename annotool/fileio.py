@@ -108,6 +108,21 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
         )
 
 
+def new_staging_dir(out_dir: Path) -> Path:
+    """A new empty staging directory beside ``out_dir``
+    (``.<name>.<pid>.<random>.annotool-tmp``), after removing those that killed runs left
+    for it; refuses a file where a parent folder of ``out_dir`` should be."""
+    with naming_path(out_dir):
+        refuse_file_in_path(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(out_dir)
+        return Path(
+            tempfile.mkdtemp(
+                prefix=f".{out_dir.name}.{os.getpid()}.", suffix=TEMP_MARKER, dir=out_dir.parent
+            )
+        )
+
+
 @contextmanager
 def staged_dir(out_dir: Path, overwrite: bool) -> Iterator[Path]:
     """Build a directory in a staging place and move it to ``out_dir`` only on success.
@@ -121,15 +136,7 @@ def staged_dir(out_dir: Path, overwrite: bool) -> Iterator[Path]:
     """
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite)
-    with naming_path(out_dir):
-        refuse_file_in_path(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_staging(out_dir)
-        staging = Path(
-            tempfile.mkdtemp(
-                prefix=f".{out_dir.name}.{os.getpid()}.", suffix=TEMP_MARKER, dir=out_dir.parent
-            )
-        )
+    staging = new_staging_dir(out_dir)
     try:
         with naming_path(out_dir, staging):
             yield staging

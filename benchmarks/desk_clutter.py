@@ -34,6 +34,7 @@ from photo_sets import (
     _random_crop,
     _rotated_box,
     _tinted,
+    rotated_layer,
     write_labelme_set,
 )
 from PIL import Image, ImageDraw, ImageFilter
@@ -342,21 +343,9 @@ def _place(
         )
         soft = np.asarray(soft.filter(ImageFilter.GaussianBlur(4)), np.float32) / 255
         canvas[:] = np.clip(canvas * (1 - 0.45 * soft[..., None]), 0, 255).astype(np.uint8)
-    rotated = patch.rotate(-math.degrees(angle), expand=True, resample=Image.Resampling.BILINEAR)
-    layer = np.zeros_like(canvas)
-    left = round(centre[0] - rotated.width / 2)
-    top = round(centre[1] - rotated.height / 2)
-    box = (
-        max(0, left),
-        max(0, top),
-        min(width, left + rotated.width),
-        min(height, top + rotated.height),
-    )
-    if box[0] >= box[2] or box[1] >= box[3]:
+    layer, on_canvas = rotated_layer(canvas, patch, angle, centre)
+    if not on_canvas:
         return
-    layer[box[1] : box[3], box[0] : box[2]] = np.asarray(rotated)[
-        box[1] - top : box[3] - top, box[0] - left : box[2] - left
-    ]
     canvas[mask] = layer[mask]
 
 

@@ -338,19 +338,7 @@ def board_scene(rng: np.random.Generator, width: int, height: int) -> tuple[Rgb,
         else:
             continue
         patch = Image.fromarray(_board_patch(rng, kind, round(board_w), round(board_h)))
-        patch = patch.rotate(-math.degrees(angle), expand=True, resample=Image.Resampling.BILINEAR)
-        layer = np.zeros_like(canvas)
-        left = round(centre[0] - patch.width / 2)
-        top = round(centre[1] - patch.height / 2)
-        box = (
-            max(0, left),
-            max(0, top),
-            min(width, left + patch.width),
-            min(height, top + patch.height),
-        )
-        layer[box[1] : box[3], box[0] : box[2]] = np.asarray(patch)[
-            box[1] - top : box[3] - top, box[0] - left : box[2] - left
-        ]
+        layer, _ = rotated_layer(canvas, patch, angle, centre)
         _paste(canvas, layer, mask)
         occupied |= mask
         shapes.append(SceneShape(kind, "polygon", tuple(outline), centre, 0.0))
@@ -390,3 +378,27 @@ def make_pet_photos(out_dir: Path, seed: int, count: int = 8) -> Path:
 def make_board_photos(out_dir: Path, seed: int, count: int = 150) -> Path:
     """``count`` desk photos of 800x600 with boards of four kinds."""
     return write_labelme_set(out_dir, board_scene, [(800, 600)] * count, BOARD_KINDS, seed, "desk")
+
+
+def rotated_layer(
+    canvas: NDArray[np.uint8], patch: Image.Image, angle: float, centre: tuple[float, float]
+) -> tuple[NDArray[np.uint8], bool]:
+    """A black layer the size of the ``(H, W, 3)`` canvas with ``patch`` rotated by ``angle``
+    (radians) and centred at ``centre`` (x, y), and whether any of it lies on the canvas."""
+    height, width = canvas.shape[:2]
+    rotated = patch.rotate(-math.degrees(angle), expand=True, resample=Image.Resampling.BILINEAR)
+    layer = np.zeros_like(canvas)
+    left = round(centre[0] - rotated.width / 2)
+    top = round(centre[1] - rotated.height / 2)
+    box = (
+        max(0, left),
+        max(0, top),
+        min(width, left + rotated.width),
+        min(height, top + rotated.height),
+    )
+    if box[0] >= box[2] or box[1] >= box[3]:
+        return layer, False
+    layer[box[1] : box[3], box[0] : box[2]] = np.asarray(rotated)[
+        box[1] - top : box[3] - top, box[0] - left : box[2] - left
+    ]
+    return layer, True

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +30,9 @@ from annotool.errors import (
     Problem,
 )
 from annotool.fileio import (
-    TEMP_MARKER,
     naming_path,
+    new_staging_dir,
     read_utf8,
-    refuse_file_in_path,
-    remove_stale_staging,
     write_staged,
 )
 from annotool.labelmap import LabelMap
@@ -237,15 +234,7 @@ def _write_all(out_dir: Path, files: list[tuple[Path, bytes]]) -> None:
     during them whole files only."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir} exists and is not a directory; choose another OUT_DIR")
-    with naming_path(out_dir):
-        refuse_file_in_path(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_staging(out_dir)
-        staging = Path(
-            tempfile.mkdtemp(
-                prefix=f".{out_dir.name}.{os.getpid()}.", suffix=TEMP_MARKER, dir=out_dir.parent
-            )
-        )
+    staging = new_staging_dir(out_dir)
     try:
         with naming_path(out_dir, staging):
             for path, data in files:
