@@ -4,9 +4,12 @@
     python benchmarks/bench_convert.py --files 300 3000     # both sizes of the issue
     python benchmarks/bench_convert.py --files 300 --workers 1 --repeat 3 --json out.json
 
-The input replicates the labelme fixture ``../shared/fixtures/labelme/semantic`` (three
-PASCAL VOC photos of about 500x375 with their JSON) under new names: each JSON gets its
-``imagePath`` rewritten and the JPEG bytes are copied. ``annotool convert`` then runs as a
+The input (``--photos mixed``, the default) alternates two kinds of labelme files people
+convert: the fixture ``../shared/fixtures/labelme/semantic`` (three PASCAL VOC photos of
+about 500x375, 3-10 polygons each) and road frames (``road_frames.py``: six 1920x1080
+frames with 20-50 polygons of some twenty classes), replicated under new names (each JSON
+gets its ``imagePath`` rewritten and the JPEG bytes are copied); ``--photos voc`` uses the
+VOC photos alone. ``annotool convert`` then runs as a
 subprocess, once with ``--no-viz --no-objects`` ("lean") and once with the default
 outputs, always with ``-q``. For each run the script reports:
 
@@ -55,6 +58,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from road_frames import ROAD_CLASSES, make_road_frames
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "labelme" / "semantic"
 MODES = {"lean": ["--no-viz", "--no-objects"], "default": []}
@@ -81,17 +86,17 @@ class RunResult:
 
 def main() -> int:
     args = parse_args()
-    fixture_dir, labels_file, annotool = benchmark_inputs(args)
+    _, _, annotool = benchmark_inputs(args)
     command = [*annotool, "convert"]
     startup = startup_seconds(command)
     print_conditions(args.workers, startup)
     if args.reference is not None:
-        return compare_with_reference(args, fixture_dir, labels_file, command, startup)
+        return compare_with_reference(args, command, startup)
     results: list[RunResult] = []
     for count in args.files:
         with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
             input_dir = Path(scratch) / "labelme"
-            replicate_fixture(fixture_dir, input_dir, count)
+            labels_file = write_inputs(args, input_dir, count)
             for mode in args.modes:
                 for _ in range(args.repeat):
                     out_dir = Path(scratch) / "voc"
@@ -117,20 +122,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def compare_with_reference(
-    args: argparse.Namespace,
-    fixture_dir: Path,
-    labels_file: Path,
-    command: list[str],
-    startup: float,
-) -> int:
+def compare_with_reference(args: argparse.Namespace, command: list[str], startup: float) -> int:
     """Reference, annotool on one worker and on two, in turn; then medians and ratios."""
     print(f"CPU: {cpu_name()}")
     rows = []
     for count in args.files:
         with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
             input_dir = Path(scratch) / "labelme"
-            replicate_fixture(fixture_dir, input_dir, count)
+            labels_file = write_inputs(args, input_dir, count)
             out_dir = Path(scratch) / "voc"
             for mode in args.modes:
                 runs: dict[str, list[RunResult]] = {"reference": [], "1": [], "2": []}
@@ -224,6 +223,12 @@ def benchmark_parser(doc: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=1, help="runs per size and command")
     parser.add_argument("--fixture", type=Path, default=DEFAULT_FIXTURE)
     parser.add_argument(
+        "--photos",
+        choices=("mixed", "mixed-png", "voc"),
+        default="mixed",
+        help="road frames and the fixture's VOC photos alternating, or the VOC photos alone",
+    )
+    parser.add_argument(
         "--annotool", default=None, help="command to run instead of 'python -m annotool'"
     )
     parser.add_argument("--tmp", type=Path, default=None, help="where to build the input")
@@ -239,10 +244,36 @@ def write_results_json(path: Path | None, results: list[RunResult]) -> None:
 
 def replicate_fixture(fixture_dir: Path, input_dir: Path, count: int) -> None:
     """Write ``count`` labelme JSON + JPEG pairs, cycling through the fixture's files."""
-    sources = sorted(fixture_dir.glob("*.json"))
+    _replicate(sorted(fixture_dir.glob("*.json")), input_dir, range(count))
+
+
+def write_inputs(args: argparse.Namespace, input_dir: Path, count: int) -> Path:
+    """Write the ``--photos`` set of ``count`` labelme files; return its labels file.
+
+    ``voc`` replicates the fixture's photos; ``mixed`` alternates them with road frames
+    (:mod:`road_frames`: 1920x1080, 20-50 polygons of some twenty classes), like the sets
+    of road frames and VOC photos people convert."""
+    fixture_dir, labels_file, _ = benchmark_inputs(args)
+    if args.photos == "voc":
+        replicate_fixture(fixture_dir, input_dir, count)
+        return labels_file
+    suffix = ".png" if args.photos == "mixed-png" else ".jpg"
+    frames = make_road_frames(input_dir.parent / "road-frames", count=6, seed=0, suffix=suffix)
+    voc = sorted(fixture_dir.glob("*.json"))
+    road = sorted(frames.glob("*.json"))
+    _replicate(voc, input_dir, range(0, count, 2))
+    _replicate(road, input_dir, range(1, count, 2))
+    labels = labels_file.read_text(encoding="utf-8").splitlines()
+    labels += [name for name in ROAD_CLASSES if name not in labels]
+    mixed_labels = input_dir.parent / "labels.txt"
+    mixed_labels.write_text("\n".join(labels) + "\n", encoding="utf-8")
+    return mixed_labels
+
+
+def _replicate(sources: list[Path], input_dir: Path, indexes: range) -> None:
     documents = [json.loads(path.read_text(encoding="utf-8")) for path in sources]
-    input_dir.mkdir(parents=True)
-    for index in range(count):
+    input_dir.mkdir(parents=True, exist_ok=True)
+    for index in indexes:
         source, document = sources[index % len(sources)], documents[index % len(sources)]
         stem = f"bench_{index:05d}_{source.stem}"
         image_source = source.parent / document["imagePath"]

@@ -3,7 +3,7 @@
     python benchmarks/bench_update.py                        # 320 files, 3 rounds
     python benchmarks/bench_update.py --files 320 3200 --repeat 5 --tmp benchmarks/_work
 
-The input is ``bench_convert.py``'s (the labelme fixture ``semantic`` replicated). Each
+The input is ``bench_convert.py``'s (``--photos mixed``: road frames and VOC photos). Each
 round edits 3 annotations (a shape moved by one pixel), deletes 1 and adds 1, then runs,
 as subprocesses with the default outputs and workers:
 
@@ -35,7 +35,7 @@ from bench_convert import (
     benchmark_inputs,
     benchmark_parser,
     cpu_name,
-    replicate_fixture,
+    write_inputs,
 )
 
 
@@ -43,7 +43,7 @@ def main() -> int:
     parser = benchmark_parser(__doc__)
     parser.set_defaults(repeat=3, files=[320])
     args = parser.parse_args()
-    fixture_dir, labels_file, annotool = benchmark_inputs(args)
+    _, _, annotool = benchmark_inputs(args)
     print(
         f"CPU: {cpu_name()}, {len(os.sched_getaffinity(0))} usable; python {sys.version.split()[0]}"
     )
@@ -51,7 +51,7 @@ def main() -> int:
     for count in args.files:
         with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
             input_dir = Path(scratch) / "labelme"
-            replicate_fixture(fixture_dir, input_dir, count)
+            labels_file = write_inputs(args, input_dir, count)
             dataset, fresh = Path(scratch) / "voc", Path(scratch) / "fresh"
             convert = [*annotool, "convert", str(input_dir)]
             options = ["--labels", str(labels_file), "-q"]
