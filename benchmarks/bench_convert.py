@@ -86,21 +86,21 @@ class RunResult:
 
 def main() -> int:
     args = parse_args()
-    _, _, annotool = benchmark_inputs(args)
+    fixture_dir, labels_file, annotool = benchmark_inputs(args)
     command = [*annotool, "convert"]
     startup = startup_seconds(command)
     print_conditions(args.workers, startup)
     if args.reference is not None:
-        return compare_with_reference(args, command, startup)
+        return compare_with_reference(args, fixture_dir, labels_file, command, startup)
     results: list[RunResult] = []
     for count in args.files:
         with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
             input_dir = Path(scratch) / "labelme"
-            labels_file = write_inputs(args, input_dir, count)
+            input_labels = write_inputs(args.photos, fixture_dir, labels_file, input_dir, count)
             for mode in args.modes:
                 for _ in range(args.repeat):
                     out_dir = Path(scratch) / "voc"
-                    options = [*MODES[mode], "-q", "--labels", str(labels_file)]
+                    options = [*MODES[mode], "-q", "--labels", str(input_labels)]
                     if args.workers is not None:
                         options += ["--workers", str(args.workers)]
                     command_line = [*command, str(input_dir), str(out_dir), *options]
@@ -115,6 +115,7 @@ def main() -> int:
 
 def parse_args() -> argparse.Namespace:
     parser = benchmark_parser(__doc__)
+    add_photos_option(parser)
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["lean", "default"])
     parser.add_argument(
         "--reference", type=Path, default=None, help="labelme2voc.py to compare with, same run"
@@ -122,14 +123,20 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def compare_with_reference(args: argparse.Namespace, command: list[str], startup: float) -> int:
+def compare_with_reference(
+    args: argparse.Namespace,
+    fixture_dir: Path,
+    fixture_labels: Path,
+    command: list[str],
+    startup: float,
+) -> int:
     """Reference, annotool on one worker and on two, in turn; then medians and ratios."""
     print(f"CPU: {cpu_name()}")
     rows = []
     for count in args.files:
         with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
             input_dir = Path(scratch) / "labelme"
-            labels_file = write_inputs(args, input_dir, count)
+            labels_file = write_inputs(args.photos, fixture_dir, fixture_labels, input_dir, count)
             out_dir = Path(scratch) / "voc"
             for mode in args.modes:
                 runs: dict[str, list[RunResult]] = {"reference": [], "1": [], "2": []}
@@ -223,17 +230,21 @@ def benchmark_parser(doc: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=1, help="runs per size and command")
     parser.add_argument("--fixture", type=Path, default=DEFAULT_FIXTURE)
     parser.add_argument(
-        "--photos",
-        choices=("mixed", "mixed-png", "voc"),
-        default="mixed",
-        help="road frames and the fixture's VOC photos alternating, or the VOC photos alone",
-    )
-    parser.add_argument(
         "--annotool", default=None, help="command to run instead of 'python -m annotool'"
     )
     parser.add_argument("--tmp", type=Path, default=None, help="where to build the input")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     return parser
+
+
+def add_photos_option(parser: argparse.ArgumentParser) -> None:
+    """``--photos``, for the benchmarks whose input :func:`write_inputs` makes."""
+    parser.add_argument(
+        "--photos",
+        choices=("mixed", "mixed-png", "voc"),
+        default="mixed",
+        help="road frames and the fixture's VOC photos alternating, or the VOC photos alone",
+    )
 
 
 def write_results_json(path: Path | None, results: list[RunResult]) -> None:
@@ -247,17 +258,19 @@ def replicate_fixture(fixture_dir: Path, input_dir: Path, count: int) -> None:
     _replicate(sorted(fixture_dir.glob("*.json")), input_dir, range(count))
 
 
-def write_inputs(args: argparse.Namespace, input_dir: Path, count: int) -> Path:
-    """Write the ``--photos`` set of ``count`` labelme files; return its labels file.
+def write_inputs(
+    photos: str, fixture_dir: Path, labels_file: Path, input_dir: Path, count: int
+) -> Path:
+    """Write the ``photos`` set (``--photos``) of ``count`` labelme files; return its
+    labels file.
 
     ``voc`` replicates the fixture's photos; ``mixed`` alternates them with road frames
     (:mod:`road_frames`: 1920x1080, 20-50 polygons of some twenty classes), like the sets
     of road frames and VOC photos people convert."""
-    fixture_dir, labels_file, _ = benchmark_inputs(args)
-    if args.photos == "voc":
+    if photos == "voc":
         replicate_fixture(fixture_dir, input_dir, count)
         return labels_file
-    suffix = ".png" if args.photos == "mixed-png" else ".jpg"
+    suffix = ".png" if photos == "mixed-png" else ".jpg"
     frames = make_road_frames(input_dir.parent / "road-frames", count=6, seed=0, suffix=suffix)
     voc = sorted(fixture_dir.glob("*.json"))
     road = sorted(frames.glob("*.json"))

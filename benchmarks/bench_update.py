@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from bench_convert import (
+    add_photos_option,
     benchmark_inputs,
     benchmark_parser,
     cpu_name,
@@ -41,9 +42,10 @@ from bench_convert import (
 
 def main() -> int:
     parser = benchmark_parser(__doc__)
+    add_photos_option(parser)
     parser.set_defaults(repeat=3, files=[320])
     args = parser.parse_args()
-    _, _, annotool = benchmark_inputs(args)
+    fixture_dir, fixture_labels, annotool = benchmark_inputs(args)
     print(
         f"CPU: {cpu_name()}, {len(os.sched_getaffinity(0))} usable; python {sys.version.split()[0]}"
     )
@@ -51,7 +53,7 @@ def main() -> int:
     for count in args.files:
         with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
             input_dir = Path(scratch) / "labelme"
-            labels_file = write_inputs(args, input_dir, count)
+            labels_file = write_inputs(args.photos, fixture_dir, fixture_labels, input_dir, count)
             dataset, fresh = Path(scratch) / "voc", Path(scratch) / "fresh"
             convert = [*annotool, "convert", str(input_dir)]
             options = ["--labels", str(labels_file), "-q"]
