@@ -1,4 +1,4 @@
-"""Training throughput on the CPU: annotool's training step vs a plain fp32 PyTorch UNet.
+"""Training throughput on the CPU or a GPU: annotool's training step vs a plain fp32 UNet.
 
 annotool trains channels-last in the precision ``--precision auto`` picks (it times a
 training step in fp32 and bf16 and keeps bf16 when it is 1.1x faster, see
@@ -11,6 +11,7 @@ FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (forward + b
 multiply-add = 2 FLOPs).
 
     python benchmarks/bench_train.py [--steps 6] [--width 32] [--size 256] [--batch 8]
+        [--device cuda]
 
 It also trains both variants for a few epochs on a small synthetic dataset and compares
 their validation mIoU, to show that bf16 costs no quality (``--quality-epochs 0`` skips).
@@ -22,6 +23,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -33,19 +35,24 @@ from annotool.train.model import ModelConfig, UNet, build_model
 from annotool.train.precision import choose_training_precision
 
 NUM_CLASSES = 4
+CPU = torch.device("cpu")
 
 
 def make_step(
-    width: int, precision: str, channels_last: bool, foreach: bool = False, stem_stride: int = 1
+    width: int,
+    precision: str,
+    channels_last: bool,
+    foreach: bool = False,
+    stem_stride: int = 1,
+    device: torch.device = CPU,
 ):
     """A closure running one AdamW training step (``foreach`` as annotool's trainer uses)."""
     torch.manual_seed(0)
     model = UNet(ModelConfig(num_classes=NUM_CLASSES, width=width, stem_stride=stem_stride))
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format).train()
+    model = model.to(device, memory_format=memory_format).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=foreach)
     criterion = SegmentationLoss()
-    device = torch.device("cpu")
 
     def step(images: torch.Tensor, targets: torch.Tensor) -> float:
         images = images.contiguous(memory_format=memory_format)
@@ -76,39 +83,43 @@ def count_flops(
 
 
 def measure(args: argparse.Namespace) -> None:
+    device = torch.device(args.device)
     config = ModelConfig(num_classes=NUM_CLASSES, width=args.width, stem_stride=2)
     annotool_precision, choice = choose_training_precision(
-        "auto", torch.device("cpu"), config, args.size, DistributedContext()
+        "auto", device, config, args.size, DistributedContext()
     )
+    step_on_device = partial(make_step, device=device)
     variants = {
-        "plain fp32 (NCHW)": make_step(args.width, "fp32", channels_last=False),
-        f"annotool ({annotool_precision} + channels_last + foreach AdamW)": make_step(
+        "plain fp32 (NCHW)": step_on_device(args.width, "fp32", channels_last=False),
+        f"annotool ({annotool_precision} + channels_last + foreach AdamW)": step_on_device(
             args.width, annotool_precision, channels_last=True, foreach=True
         ),
     }
     if annotool_precision != "bf16":
-        variants["bf16 autocast + channels_last"] = make_step(args.width, "bf16", True)
+        variants["bf16 autocast + channels_last"] = step_on_device(args.width, "bf16", True)
     if args.all_variants:
-        variants["bf16 autocast (NCHW)"] = make_step(args.width, "bf16", channels_last=False)
+        variants["bf16 autocast (NCHW)"] = step_on_device(args.width, "bf16", channels_last=False)
     default_model = f"annotool default: stride-2 stem, {annotool_precision}"
-    variants[default_model] = make_step(
+    variants[default_model] = step_on_device(
         args.width, annotool_precision, channels_last=True, foreach=True, stem_stride=2
     )
     generator = torch.Generator().manual_seed(0)
-    images = torch.randn(args.batch, 3, args.size, args.size, generator=generator)
+    images = torch.randn(args.batch, 3, args.size, args.size, generator=generator).to(device)
     targets = torch.randint(0, NUM_CLASSES, (args.batch, args.size, args.size), generator=generator)
-    for step in variants.values():  # warm-up: oneDNN picks and caches kernels
+    targets = targets.to(device)
+    for step in variants.values():  # warm-up: oneDNN or cuDNN picks and caches kernels
         step(images, targets)
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.steps):
         for name, step in variants.items():
             started = time.perf_counter()
-            step(images, targets)
+            step(images, targets)  # returns the loss as a float: the step has finished
             times[name].append(time.perf_counter() - started)
     flops = {name: count_flops(args.width, args.size, 1) for name in variants}
     flops[default_model] = count_flops(args.width, args.size, 1, stem_stride=2)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
-        f"UNet width {args.width}, {args.size}x{args.size}, batch {args.batch}, "
+        f"UNet width {args.width}, {args.size}x{args.size}, batch {args.batch}, {where}, "
         f"{torch.get_num_threads()} threads; annotool's {choice.describe() if choice else ''}"
     )
     print(
@@ -154,6 +165,8 @@ def compare_quality(args: argparse.Namespace) -> None:
                     precision,
                     "--workers",
                     "0",
+                    "--device",
+                    args.device,
                     "--patience",
                     "0",
                     "-q",
@@ -191,6 +204,7 @@ def main() -> None:
     parser.add_argument("--all-variants", action="store_true")
     parser.add_argument("--quality-epochs", type=int, default=8)
     parser.add_argument("--quality-images", type=int, default=80)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (a GPU: cuda or cuda:N)")
     args = parser.parse_args()
     measure(args)
     if args.quality_epochs > 0:

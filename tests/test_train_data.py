@@ -15,6 +15,7 @@ from annotool.train import data as train_data
 from annotool.train import engine
 from annotool.train.data import (
     MAX_VALIDATION_SHARE,
+    SCALE_RANGE,
     Cutout,
     TrainingCrops,
     ValidationImages,
@@ -25,7 +26,7 @@ from annotool.train.data import (
 from annotool.train.inference import working_size
 from annotool.train.loop import train
 from annotool.train.model import Normalization
-from annotool.train.sampling import find_objects
+from annotool.train.sampling import OBJECT_SCALE_RANGE, find_objects
 from annotool.voc import write_label_png
 
 UNIT = Normalization(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
@@ -151,6 +152,7 @@ def test_small_objects_option_decides_the_object_crops(
     result = train(tiny_options(tmp_path, epochs=1, small_objects=choice))
     record = torch.load(result.best_checkpoint, weights_only=True)["training"]
     assert record["resolved"]["small_objects"] is expected
+    assert record["resolved"]["small_object_scale"] is False  # the objects are not small
     assert record["small_objects"] == choice
 
 
@@ -197,6 +199,43 @@ def test_crops_are_drawn_around_the_working_size() -> None:
         rng = np.random.default_rng(seed)
         _, target = augment(image, mask, 40, UNIT, rng, base_scale=0.1)
         assert {0, 1} <= set(target.unique().tolist()), seed
+
+
+@pytest.mark.parametrize("scale_range", [(0.67, 1.5), (0.5, 2.0)])
+def test_the_scale_range_bounds_how_much_an_object_is_resized(
+    scale_range: tuple[float, float],
+) -> None:
+    """A 20x20 object in a 60x60 image, cropped whole: its area moves with the zoom squared
+    (rotations of a few degrees change it by a few percent)."""
+    image, mask = _one_object(60, 60, (20, 20, 40, 40))
+    low, high = scale_range
+    areas = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        _, target = augment(image, mask, 160, UNIT, rng, scale_range=scale_range)
+        areas.append(int((target == 2).sum()) / 400)
+    assert low**2 * 0.9 <= min(areas) and max(areas) <= high**2 * 1.1
+    assert min(areas) < (low * 1.1) ** 2 and max(areas) > (high / 1.1) ** 2
+
+
+@pytest.mark.parametrize("with_objects", [False, True])
+def test_crops_are_rescaled_within_the_given_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_objects: bool
+) -> None:
+    layout = make_dataset(tmp_path / "data")
+    stems = layout.read_split("train")
+    objects = find_objects(read_label_png(layout.class_mask_path(stem)) for stem in stems)
+    ranges = []
+
+    def spy(*args: object, scale_range: tuple[float, float] = SCALE_RANGE, **kwargs: object):
+        ranges.append(scale_range)
+        return augment(*args, scale_range=scale_range, **kwargs)
+
+    monkeypatch.setattr(train_data, "augment", spy)
+    kwargs = {"samples_per_epoch": 4, "objects": objects if with_objects else None}
+    TrainingCrops(layout, stems, 3, UNIT, 24, 40, **kwargs)[0]
+    TrainingCrops(layout, stems, 3, UNIT, 24, 40, scale_range=OBJECT_SCALE_RANGE, **kwargs)[0]
+    assert ranges == [SCALE_RANGE, OBJECT_SCALE_RANGE]
 
 
 def test_validation_images_are_at_the_working_size_and_masks_at_their_own(

@@ -11,6 +11,7 @@ from annotool.train.sampling import (
     MIN_IMAGES,
     MIN_OBJECT_PIXELS,
     ObjectIndex,
+    SmallObjects,
     find_objects,
     object_crops,
     wants_object_crops,
@@ -88,11 +89,26 @@ def test_object_crops_follow_the_option(tmp_path: Path, choice: str, images: int
     stems = [f"photo_{index}" for index in range(images)]
     for stem in stems:
         write_label_png(layout.class_mask_path(stem), _mask(60, 80, [(1, 5, 5, 15, 15)]))
-    index, note = object_crops(choice, layout, stems, num_classes=2)
-    assert (index is not None) is on
-    assert (note is not None) is on
-    if on:
-        assert "small objects" in note and "2.1%" in note
+    found = object_crops(choice, layout, stems, num_classes=2)
+    assert (found.index is not None) is on
+    assert found.small is (choice != "off")
+    if choice != "off":
+        assert "small objects" in found.note and "2.1%" in found.note
+        assert "rescaled by 0.67-1.5x" in found.note
+    if choice == "auto" and not on:
+        assert f"need {MIN_IMAGES} training photos" in found.note
+
+
+def test_large_objects_keep_the_wide_rescaling(tmp_path: Path) -> None:
+    layout = VocLayout(tmp_path)
+    layout.class_dir.mkdir(parents=True)
+    stems = [f"photo_{index}" for index in range(MIN_IMAGES)]
+    for stem in stems:  # an object of a third of the photo
+        write_label_png(layout.class_mask_path(stem), _mask(60, 80, [(1, 0, 0, 40, 40)]))
+    assert object_crops("auto", layout, stems, num_classes=2) == SmallObjects()
+    forced = object_crops("on", layout, stems, num_classes=2)
+    assert forced.index is not None and not forced.small
+    assert "rescaled" not in forced.note
 
 
 def test_object_crops_refuse_unknown_class_ids(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from annotool.parallel import usable_cpus
 from annotool.train.device import DistributedContext
 from annotool.train.inference import image_to_tensor, model_input, resize_image, working_size
 from annotool.train.model import Normalization
-from annotool.train.sampling import ObjectBox, ObjectIndex
+from annotool.train.sampling import OBJECT_SCALE_RANGE, ObjectBox, ObjectIndex
 from annotool.train.setup import RunSetup
 from annotool.voc import VocLayout
 
@@ -101,9 +101,11 @@ class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         samples_per_epoch: int,
         seed: int = 0,
         objects: ObjectIndex | None = None,
+        scale_range: tuple[float, float] = SCALE_RANGE,
     ) -> None:
         self.layout = layout
         self.objects = objects
+        self.scale_range = scale_range
         self.stems = list(stems)
         self.num_classes = num_classes
         self.normalization = normalization
@@ -133,7 +135,15 @@ class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         rng = np.random.default_rng([self.seed, self.epoch, draw])
         if self.objects is None:
             image, mask, base_scale = self._sample(self.order[draw])
-            return augment(image, mask, self.crop_size, self.normalization, rng, base_scale)
+            return augment(
+                image,
+                mask,
+                self.crop_size,
+                self.normalization,
+                rng,
+                base_scale,
+                scale_range=self.scale_range,
+            )
         index, focus = self.order[draw], None
         if rng.random() < FOCUS_PROBABILITY:
             focus = self.objects.pick(rng)
@@ -145,7 +155,15 @@ class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         image, mask, base_scale = self._sample(index)
         box = None if focus is None else _scaled_box(focus, mask.shape[0] / focus.frame[0])
         return augment(
-            image, mask, self.crop_size, self.normalization, rng, base_scale, box, pastes
+            image,
+            mask,
+            self.crop_size,
+            self.normalization,
+            rng,
+            base_scale,
+            box,
+            pastes,
+            scale_range=self.scale_range,
         )
 
     def _cutout(self, item: ObjectBox) -> Cutout:
@@ -231,20 +249,21 @@ def augment(
     base_scale: float = 1.0,
     focus: tuple[float, float, float, float] | None = None,
     pastes: Sequence[Cutout] = (),
+    scale_range: tuple[float, float] = SCALE_RANGE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A random resized crop, flipped, rotated, blurred and colour-jittered.
 
     ``base_scale`` brings the image to the working size; a random factor in
-    :data:`SCALE_RANGE` varies around it. Only the part of the image the crop covers is
-    resized (bilinearly; the mask with nearest neighbour, so it keeps its exact class
-    ids). Crops dominated by one class are redrawn (see :data:`MAX_CLASS_SHARE`), unless
-    a ``focus`` box (top, left, bottom, right in image pixels) is given: the crop then
-    holds its centre, anywhere but its outer fifth. ``pastes`` are objects to paste onto
-    the crop's background (see :data:`PASTE_PROBABILITY`).
-    Returns ``(3, S, S)`` float32 and ``(S, S)`` int64.
+    ``scale_range`` (up to :data:`CACHE_SCALE`) varies around it. Only the part of the
+    image the crop covers is resized (bilinearly; the mask with nearest neighbour, so it
+    keeps its exact class ids). Crops dominated by one class are redrawn (see
+    :data:`MAX_CLASS_SHARE`), unless a ``focus`` box (top, left, bottom, right in image
+    pixels) is given: the crop then holds its centre, anywhere but its outer fifth.
+    ``pastes`` are objects to paste onto the crop's background (see
+    :data:`PASTE_PROBABILITY`). Returns ``(3, S, S)`` float32 and ``(S, S)`` int64.
     """
     height, width = mask.shape
-    low, high = SCALE_RANGE
+    low, high = scale_range
     zoom = math.exp(rng.uniform(math.log(low), math.log(high)))
     scale = base_scale * zoom
     for _attempt in range(CROP_ATTEMPTS):
@@ -481,7 +500,8 @@ def make_loaders(setup: RunSetup, context: DistributedContext) -> RunLoaders:
         image_size=setup.image_size,
         samples_per_epoch=options.min_epoch_steps * crops_per_step,
         seed=options.seed,
-        objects=setup.objects,
+        objects=setup.objects.index,
+        scale_range=OBJECT_SCALE_RANGE if setup.objects.small else SCALE_RANGE,
     )
     # Each rank validates its own share; confusion matrices are summed, so nothing counts twice.
     val_set = ValidationImages(

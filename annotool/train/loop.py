@@ -215,7 +215,8 @@ def _training_record(setup: RunSetup, context: DistributedContext) -> dict[str, 
             CHOICE_KEY: setup.precision_choice.to_dict() if setup.precision_choice else None,
             "world_size": context.world_size,
             "image_size": setup.image_size,
-            "small_objects": setup.objects is not None,
+            "small_objects": setup.objects.index is not None,
+            "small_object_scale": setup.objects.small,
         },
     }
 

@@ -29,7 +29,7 @@ from annotool.train.options import (
 )
 from annotool.train.precision import PrecisionChoice, choose_training_precision
 from annotool.train.report import CURVES_FILE, METRICS_FILE
-from annotool.train.sampling import ObjectIndex, object_crops
+from annotool.train.sampling import SmallObjects, object_crops
 from annotool.voc import VocLayout
 
 BEST_CHECKPOINT = "best.pt"
@@ -69,8 +69,9 @@ class RunSetup:
     encoder_weights: PretrainedWeights | None
     """Pretrained weights to start the encoder from; read by rank 0 only, since
     DistributedDataParallel copies rank 0's weights to the other ranks."""
-    objects: ObjectIndex | None = None
-    """The objects of the training masks when ``--small-objects`` turns object crops on."""
+    objects: SmallObjects
+    """The objects of the training masks (kept when ``--small-objects`` turns object crops
+    on) and whether they are small."""
 
 
 def prepare(
@@ -114,11 +115,9 @@ def prepare(
         if context.is_main:
             for name in (BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, CURVES_FILE):
                 (out_dir / name).unlink(missing_ok=True)
-    objects, objects_note = object_crops(
-        options.small_objects, layout, train_stems, len(class_names)
-    )
-    if objects_note is not None:
-        on_message(objects_note)
+    objects = object_crops(options.small_objects, layout, train_stems, len(class_names))
+    if objects.note is not None:
+        on_message(objects.note)
     encoder_weights = None
     if resumed is not None:
         normalization = resumed.normalization
