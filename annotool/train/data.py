@@ -133,25 +133,14 @@ class TrainingCrops(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __getitem__(self, draw: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, draw])
-        if self.objects is None:
-            image, mask, base_scale = self._sample(self.order[draw])
-            return augment(
-                image,
-                mask,
-                self.crop_size,
-                self.normalization,
-                rng,
-                base_scale,
-                scale_range=self.scale_range,
-            )
-        index, focus = self.order[draw], None
-        if rng.random() < FOCUS_PROBABILITY:
-            focus = self.objects.pick(rng)
-            index = focus.image
-        pastes = []
-        if rng.random() < PASTE_PROBABILITY:
-            count = int(rng.integers(1, MAX_PASTES + 1))
-            pastes = [self._cutout(self.objects.pick(rng)) for _ in range(count)]
+        index, focus, pastes = self.order[draw], None, []
+        if self.objects is not None:
+            if rng.random() < FOCUS_PROBABILITY:
+                focus = self.objects.pick(rng)
+                index = focus.image
+            if rng.random() < PASTE_PROBABILITY:
+                count = int(rng.integers(1, MAX_PASTES + 1))
+                pastes = [self._cutout(self.objects.pick(rng)) for _ in range(count)]
         image, mask, base_scale = self._sample(index)
         box = None if focus is None else _scaled_box(focus, mask.shape[0] / focus.frame[0])
         return augment(
