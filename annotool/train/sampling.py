@@ -118,9 +118,13 @@ def wants_object_crops(index: ObjectIndex, images: int) -> bool:
     """Whether ``--small-objects auto`` turns the object crops on for the objects of
     ``images`` training photos: at least :data:`MIN_IMAGES` photos whose median object
     covers less than :data:`SMALL_OBJECT_SHARE` of its photo."""
-    return (
-        images >= MIN_IMAGES and bool(index.objects) and index.median_share() < SMALL_OBJECT_SHARE
-    )
+    return images >= MIN_IMAGES and _are_small(index.median_share())
+
+
+def _are_small(median_share: float) -> bool:
+    """Whether objects whose median covers ``median_share`` of its photo are small (no
+    objects: a median of 1.0, not small)."""
+    return median_share < SMALL_OBJECT_SHARE
 
 
 @dataclass(frozen=True)
@@ -153,11 +157,12 @@ def object_crops(
     index = find_objects(masks)
     if not index.objects:
         return SmallObjects(note="--small-objects: the training masks hold no objects")
-    small = index.median_share() < SMALL_OBJECT_SHARE
+    share = index.median_share()
+    small = _are_small(share)
     low, high = OBJECT_SCALE_RANGE
-    found = f"the median of {len(index.objects)} covers {index.median_share():.1%} of its photo"
+    found = f"the median of {len(index.objects)} covers {share:.1%} of its photo"
     rescaled = f", rescaled by {low:g}-{high:g}x" if small else ""
-    if choice == "on" or wants_object_crops(index, len(stems)):
+    if choice == "on" or (len(stems) >= MIN_IMAGES and small):
         note = (
             f"small objects ({found}): crops centred on objects of every class and objects "
             f"pasted from other training photos{rescaled}"
