@@ -383,7 +383,40 @@ class TreeRssSampler:
 
 
 def tree(root_pid: int) -> list[int]:
-    """``root_pid`` and all its live descendants."""
+    """``root_pid`` and all its live descendants.
+
+    Read from each thread's ``children`` list where the kernel keeps one: scanning every
+    process of /proc costs about 3 ms of CPU per sample, a seventh of a core taken from
+    the command measured; following the tree costs about 0.4 ms.
+    """
+    if not Path(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/children").exists():
+        return tree_by_scanning(root_pid)
+    found, pending = [], [root_pid]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(child_pids(pid))
+    return found
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live children of ``pid`` (those started by any of its threads)."""
+    children: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return children
+    for thread in threads:
+        try:
+            listed = Path(f"/proc/{pid}/task/{thread}/children").read_text()
+        except OSError:
+            continue
+        children.extend(int(child) for child in listed.split())
+    return children
+
+
+def tree_by_scanning(root_pid: int) -> list[int]:
+    """:func:`tree` from the parent of every process in /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

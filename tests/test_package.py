@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -48,6 +50,38 @@ def test_import_annotool_cli_does_not_import_torch() -> None:
         "[m for m in sys.modules if m.startswith('annotool')]"
     )
     assert result.returncode == 0, result.stderr
+
+
+def run_python_without_openblas_setting(
+    code: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**environment, **settings},
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_the_cli_starts_no_blas_threads() -> None:
+    # numpy's OpenBLAS would otherwise start a spinning thread per core at import.
+    result = run_python_without_openblas_setting(
+        "import os, annotool.cli, numpy; print(len(os.listdir('/proc/self/task')))"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+
+
+def test_the_cli_keeps_a_blas_thread_count_the_user_set() -> None:
+    result = run_python_without_openblas_setting(
+        "import os, annotool.cli; print(os.environ['OPENBLAS_NUM_THREADS'])",
+        OPENBLAS_NUM_THREADS="3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3"
 
 
 def test_python_m_annotool_version() -> None:
