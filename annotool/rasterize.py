@@ -3,7 +3,7 @@
 Every shape is drawn with the same Pillow calls labelme's ``shape_to_mask`` makes (line
 and linestrip 10 px wide, linestrip with rounded joints, point a disc of radius 5,
 rectangle corners in any order), so the masks match labelme's converter pixel for pixel.
-For speed, :func:`rasterize_values` draws each shape with its id as the colour straight
+For speed, :func:`draw_label_images` draws each shape with its id as the colour straight
 into the label images (no mask per shape), and :func:`shape_patches` draws every shape on
 one reusable canvas, reading back and clearing only the shape's bounding box.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import cast
 
 import numpy as np
@@ -70,21 +72,64 @@ def class_ids_npy(values: NDArray[np.uint8]) -> NDArray[np.int32]:
     return class_label
 
 
+@dataclass
+class LabelImages:
+    """A file's class and instance label images as Pillow draws them.
+
+    Pixels are read into numpy only when asked for: writing the class mask and counting
+    its pixels need no copy (a tenth of a small photo's conversion).
+    """
+
+    classes: Image.Image
+    """Mode ``"P"``: class ids, 255 = ignore (the pixel values of ``voc.mask_values``)."""
+    objects: Image.Image | None
+    """Mode ``"L"``, or ``"I"`` when 255 or more instances can occur: instance ids, still
+    drawn where ``__ignore__`` shapes cover them; None when objects were not asked for."""
+    paints_ignore: bool
+    """Whether an ``__ignore__`` shape painted any class pixel."""
+
+    @cached_property
+    def class_values(self) -> NDArray[np.uint8]:
+        """``(H, W)`` uint8 class mask values (read-only)."""
+        return np.asarray(self.classes)
+
+    def object_values(self) -> NDArray[np.uint8] | NDArray[np.int32] | None:
+        """``(H, W)`` instance ids, 0 where ``__ignore__`` painted the class mask; uint8
+        or int32 as ``objects``' mode; None without objects."""
+        if self.objects is None:
+            return None
+        object_label = np.array(self.objects)
+        if self.paints_ignore:
+            object_label[self.class_values == IGNORE_ID] = 0
+        return object_label
+
+
 def rasterize_values(
     shapes: Sequence[Shape], height: int, width: int, labels: LabelSet, objects: bool = True
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | NDArray[np.int32] | None]:
-    """:func:`rasterize`'s label images as a dataset stores them, drawn straight into them.
+    """:func:`rasterize`'s label images as a dataset stores them.
 
     Returns ``(values, object_label)``: ``values`` is the ``(H, W)`` uint8 class mask
     (255 = ignore, what ``voc.mask_values`` makes of ``class_label``); ``object_label``
     the ``(H, W)`` instance ids, uint8 when fewer than 255 instances can occur, else
-    int32; None when ``objects`` is false. Each shape is drawn with its id as the colour
-    on the label image itself, in file order: the pixels a Pillow call paints do not
-    depend on its colour, so this is labelme's per-shape mask pasted in order, without
-    a mask per shape.
+    int32; None when ``objects`` is false. See :func:`draw_label_images`.
+    """
+    drawn = draw_label_images(shapes, height, width, labels, objects)
+    return drawn.class_values, drawn.object_values()
+
+
+def draw_label_images(
+    shapes: Sequence[Shape], height: int, width: int, labels: LabelSet, objects: bool = True
+) -> LabelImages:
+    """Draw ``shapes`` into a class image and, when ``objects``, an instance image.
+
+    Each shape is drawn with its id as the colour on the label image itself, in file
+    order: the pixels a Pillow call paints do not depend on its colour, so this is
+    labelme's per-shape mask pasted in order, without a mask per shape. Raises
+    AnnotationError for a label not in ``labels``.
     """
     ids = instance_ids(shapes)
-    class_image = Image.new("L", (width, height), 0)
+    class_image = Image.new("P", (width, height), 0)
     class_draw = ImageDraw.Draw(class_image)
     object_image: Image.Image | None = None
     object_draw: ImageDraw.ImageDraw | None = None
@@ -115,13 +160,7 @@ def rasterize_values(
             if object_draw is not None:
                 _draw_shape(object_draw, shape, instance_id)
         paints_ignore = paints_ignore or value == IGNORE_ID
-    values = np.asarray(class_image)
-    if object_image is None:
-        return values, None
-    object_label = np.array(object_image)
-    if paints_ignore:
-        object_label[values == IGNORE_ID] = 0
-    return values, object_label
+    return LabelImages(class_image, object_image, paints_ignore)
 
 
 def instance_ids(shapes: Sequence[Shape]) -> list[int]:

@@ -321,14 +321,24 @@ def mask_values(label: NDArray[np.integer]) -> NDArray[np.uint8]:
     return label.astype(np.uint8)
 
 
-def label_png_bytes(label: NDArray[np.integer], palette: NDArray[np.uint8] | None = None) -> bytes:
+def label_png_bytes(
+    label: NDArray[np.integer] | Image.Image, palette: NDArray[np.uint8] | None = None
+) -> bytes:
     """Encode an ``(H, W)`` label array as a palettized PNG with the VOC colour map.
 
     Values are class or instance ids, -1 (written as 255) or 255 for ignore; see
     mask_values. The pixel values and palette equal those of labelme's ``lblsave``.
     ``palette`` (``(K, 3)`` uint8) recolours ids 0 to K-1, as ``labels.colormap_with``.
+    ``label`` may also be a Pillow image of mode ``"P"`` holding the values (as
+    ``rasterize.draw_label_images`` draws it): its pixels are saved without a copy, and
+    its palette is replaced by the colour map.
     """
-    image = Image.fromarray(mask_values(label), mode="P")
+    if isinstance(label, Image.Image):
+        if label.mode != "P":
+            raise ValueError(f"a label image must have mode 'P', not {label.mode!r}")
+        image = label
+    else:
+        image = Image.fromarray(mask_values(label), mode="P")
     # The colour map as bytes: Pillow converts a list of 768 ints at every call.
     image.putpalette(colormap_with(palette).tobytes())
     buffer = io.BytesIO()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -23,6 +24,10 @@ def square_with_slow_first_item(number: int) -> int:
     if number == 0:
         time.sleep(0.2)
     return number * number
+
+
+def frozen_object_count(_: int) -> int:
+    return gc.get_freeze_count()
 
 
 def fail_on_three(number: int) -> int:
@@ -101,3 +106,10 @@ def test_one_worker_runs_the_initializer_here() -> None:
         assert results == [(8, ignored_here)]  # Ctrl-C handling here is left alone
     finally:
         set_offset(0)
+
+
+@pytest.mark.skipif(parallel.pool_context().get_start_method() != "fork", reason="forked workers")
+def test_forked_workers_leave_inherited_objects_out_of_garbage_collection() -> None:
+    counts = list(map_in_order(frozen_object_count, range(4), workers=2))
+    assert min(counts) > 1000
+    assert gc.get_freeze_count() == 0

@@ -9,7 +9,8 @@ from numpy.typing import NDArray
 from annotool.errors import AnnotationError
 from annotool.labelme import SHAPE_TYPES, Shape
 from annotool.labels import IGNORE_ID_NPY, parse_labels
-from annotool.rasterize import rasterize, shape_box, shape_mask
+from annotool.rasterize import draw_label_images, rasterize, shape_box, shape_mask
+from annotool.voc import label_png_bytes
 
 LABELS = parse_labels("__ignore__\n_background_\ncat\ndog\n")
 CAT, DOG = 1, 2  # class ids
@@ -281,3 +282,18 @@ def test_bounding_box_rasterizing_equals_full_image_masks(
     expected_class, expected_object = reference_rasterize(shapes, height, width)
     assert np.array_equal(class_label, expected_class)
     assert np.array_equal(object_label, expected_object)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shapes=st.lists(random_shape(), min_size=1, max_size=6),
+    size=st.tuples(*[st.integers(1, 30)] * 2),
+)
+def test_label_images_save_and_count_as_their_arrays(
+    shapes: list[Shape], size: tuple[int, int]
+) -> None:
+    # convert writes and counts the drawn image itself, not an array copy of it.
+    drawn = draw_label_images(shapes, *size, LABELS)
+    values = drawn.class_values.copy()
+    assert drawn.classes.histogram() == np.bincount(values.ravel(), minlength=256).tolist()
+    assert label_png_bytes(drawn.classes) == label_png_bytes(values)

@@ -234,6 +234,11 @@ def test_label_png_bytes_keeps_values_and_writes_ignore_as_255(dtype: type) -> N
     np.testing.assert_array_equal(values, expected)
 
 
+def test_label_png_bytes_refuses_an_image_that_is_not_palettized() -> None:
+    with pytest.raises(ValueError, match="mode 'P', not 'L'"):
+        label_png_bytes(Image.new("L", (4, 3)))
+
+
 def test_label_png_bytes_is_deterministic() -> None:
     label = np.arange(12, dtype=np.int32).reshape(3, 4)
     assert label_png_bytes(label) == label_png_bytes(label.copy())
