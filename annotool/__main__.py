@@ -1,6 +1,6 @@
 """``python -m annotool`` (also what ``torchrun -m annotool`` runs)."""
 
-from annotool.cli import main
+from annotool.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

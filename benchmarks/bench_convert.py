@@ -36,8 +36,11 @@ for lean, ``--nonpy`` for default: it must take labelme2voc.py's options), annot
 ``--workers 1`` and annotool with ``--workers 2``, and prints the medians and the ratios:
 images/s of two workers over the reference's, and the reference's CPU ms per image over
 annotool's with one worker (speed per core), and the same for user CPU time alone (the
-kernel's part, mostly opening and creating files, is much the same for both). Targets: 2x
-per core, 4x lean and 5x default with two workers. The reference is not part of annotool
+kernel's part, mostly opening and creating files, is much the same for both). The last
+two columns ("paired") are the medians of the same two ratios taken within each repeat,
+whose three runs follow each other: on a shared machine whose speed drifts by a fifth
+from minute to minute they move less than the ratio of medians. Targets: 2x per core,
+4x lean and 5x default with two workers. The reference is not part of annotool
 (labelme is GPL): rebuild it from labelme's ``labelme2voc.py`` example.
 """
 
@@ -65,6 +68,12 @@ DEFAULT_FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "labelme" / "semant
 MODES = {"lean": ["--no-viz", "--no-objects"], "default": []}
 REFERENCE_MODES = {"lean": ["--noviz", "--noobject", "--nonpy"], "default": ["--nonpy"]}
 SAMPLE_SECONDS = 0.02
+COMMAND_ENVIRONMENT = {
+    name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"
+}
+"""The timed commands run as installed software does, with Python's compiled bytecode
+cached: a shell that sets PYTHONDONTWRITEBYTECODE would have every run compile annotool's
+modules again (about 40 ms, a sixth of its start-up), the reference's single file alike."""
 
 
 @dataclass(frozen=True)
@@ -167,9 +176,20 @@ def compare_with_reference(
     print()
     print(
         f"{'mode':8} {'files':>6} {'ref im/s':>9} {'w1 im/s':>8} {'w2 im/s':>8} {'w2/ref':>7} "
-        f"{'ref CPUms':>9} {'w1 CPUms':>9} {'per core':>8} {'user only':>9}"
+        f"{'ref CPUms':>9} {'w1 CPUms':>9} {'per core':>8} {'user only':>9} {'paired':>7} "
+        f"{'per core':>8}"
     )
     for mode, count, runs in rows:
+        # Each repeat runs the three commands back to back, so the ratio within a repeat
+        # is little changed by the machine's speed drifting between repeats.
+        paired = statistics.median(
+            two.images_per_second / reference.images_per_second
+            for reference, two in zip(runs["reference"], runs["2"], strict=True)
+        )
+        paired_per_core = statistics.median(
+            reference.cpu_ms_per_image / one.cpu_ms_per_image
+            for reference, one in zip(runs["reference"], runs["1"], strict=True)
+        )
         rate = {
             key: statistics.median(r.images_per_second for r in value)
             for key, value in runs.items()
@@ -184,7 +204,8 @@ def compare_with_reference(
         print(
             f"{mode:8} {count:6d} {rate['reference']:9.1f} {rate['1']:8.1f} {rate['2']:8.1f} "
             f"{rate['2'] / rate['reference']:6.2f}x {cpu['reference']:9.2f} {cpu['1']:9.2f} "
-            f"{cpu['reference'] / cpu['1']:7.2f}x {user['reference'] / user['1']:8.2f}x"
+            f"{cpu['reference'] / cpu['1']:7.2f}x {user['reference'] / user['1']:8.2f}x "
+            f"{paired:6.2f}x {paired_per_core:7.2f}x"
         )
     print(f"load average after (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     write_results_json(
@@ -300,7 +321,9 @@ def startup_seconds(command: list[str]) -> float:
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([*command, "--help"], check=True, capture_output=True)
+        subprocess.run(
+            [*command, "--help"], check=True, capture_output=True, env=COMMAND_ENVIRONMENT
+        )
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -328,7 +351,9 @@ def time_run(
     load_before = os.getloadavg()[0]
     sampler = TreeRssSampler()
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=COMMAND_ENVIRONMENT
+    )
     sampler.start(process.pid)
     output = process.stdout.read() if process.stdout else b""
     _, status, usage = os.wait4(process.pid, 0)

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from bench_convert import (
+    COMMAND_ENVIRONMENT,
     add_photos_option,
     benchmark_inputs,
     benchmark_parser,
@@ -121,7 +122,7 @@ def change_files(input_dir: Path, round_number: int) -> None:
 def run(command: list[str]) -> float:
     """Wall seconds of ``command``, which must succeed."""
     start = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True)
+    completed = subprocess.run(command, capture_output=True, env=COMMAND_ENVIRONMENT)
     seconds = time.perf_counter() - start
     if completed.returncode != 0:
         sys.stderr.write(completed.stdout.decode(errors="replace"))

@@ -84,6 +84,18 @@ def test_the_cli_keeps_a_blas_thread_count_the_user_set() -> None:
     assert result.stdout.strip() == "3"
 
 
+def test_the_program_leaves_its_objects_out_of_the_collections_at_exit() -> None:
+    # atexit handlers run after run() has returned, before the interpreter's last
+    # garbage collections.
+    result = run_python(
+        "import atexit, gc, sys; from annotool.cli import run; "
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); "
+        "sys.argv = ['annotool', '--version']; run()"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "frozen True"
+
+
 def test_python_m_annotool_version() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "annotool", "--version"], capture_output=True, text=True
