@@ -23,15 +23,16 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Literal
-
-import yaml
+from typing import TYPE_CHECKING, Literal
 
 from annotool.errors import LabelMapError, Problem
 from annotool.fileio import read_utf8
 from annotool.labels import BACKGROUND_LABEL, IGNORE_LABEL, LabelSet
+
+if TYPE_CHECKING:
+    import yaml
 
 GLOB_CHARACTERS = frozenset("*?[")
 """A key holding one of these is a glob pattern."""
@@ -241,20 +242,31 @@ def _plain_json(value: object) -> object:
     return value
 
 
-class _MapLoader(yaml.SafeLoader):
-    """Resolves no scalar but null implicitly: ``1``, ``yes`` or ``off`` stay text."""
+@cache
+def _map_loader() -> type[yaml.SafeLoader]:
+    """A YAML loader that resolves no scalar but null implicitly: ``1``, ``yes`` or ``off``
+    stay text. PyYAML is imported here, by the commands given a YAML map alone (it is a
+    twentieth of every command's start)."""
+    import yaml
+
+    class MapLoader(yaml.SafeLoader):
+        pass
+
+    MapLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag == _NULL_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return MapLoader
 
 
-_MapLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:null"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 _NULL_TAG = "tag:yaml.org,2002:null"
 
 
 def _yaml_pairs(text: str, source: str) -> list[tuple[object, object, int | None]]:
+    import yaml
+
     try:
-        root = yaml.compose(text, Loader=_MapLoader)
+        root = yaml.compose(text, Loader=_map_loader())
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -275,6 +287,8 @@ def _yaml_pairs(text: str, source: str) -> list[tuple[object, object, int | None
 
 
 def _yaml_scalar(node: yaml.Node, source: str) -> str | None:
+    import yaml
+
     if not isinstance(node, yaml.ScalarNode):
         kind = "list" if isinstance(node, yaml.SequenceNode) else "mapping"
         raise LabelMapError(

@@ -419,7 +419,7 @@ def _well_formed_points(raw_points: list[object]) -> NDArray[np.float64] | None:
         points = np.array(raw_points, dtype=np.float64).reshape(-1, 2)
     except OverflowError:  # an integer too large for a float
         return None
-    if not np.all(np.abs(points) <= MAX_COORDINATE):
+    if not np.abs(points).max(initial=0.0) <= MAX_COORDINATE:  # NaN fails too
         return None
     return points
 

@@ -207,7 +207,6 @@ def shape_box(shape: Shape, height: int, width: int) -> tuple[int, int, int, int
         x_min, y_min = origin_x, origin_y
         x_max, y_max = origin_x + patch_width - 1, origin_y + patch_height - 1
     else:
-        xs, ys = shape.points[:, 0], shape.points[:, 1]
         if shape.shape_type == "circle":
             radius = math.dist(shape.points[0], shape.points[1])
             center_x, center_y = shape.points[0]
@@ -220,8 +219,12 @@ def shape_box(shape: Shape, height: int, width: int) -> tuple[int, int, int, int
                 "linestrip": _LINE_MARGIN,
                 "point": POINT_RADIUS + _OUTLINE_MARGIN,
             }.get(shape.shape_type, _OUTLINE_MARGIN)
-            x_min, x_max = float(xs.min()) - margin, float(xs.max()) + margin
-            y_min, y_max = float(ys.min()) - margin, float(ys.max()) + margin
+            (x_low, y_low), (x_high, y_high) = (
+                shape.points.min(axis=0).tolist(),
+                shape.points.max(axis=0).tolist(),
+            )
+            x_min, x_max = x_low - margin, x_high + margin
+            y_min, y_max = y_low - margin, y_high + margin
     left, top = max(0, math.floor(x_min)), max(0, math.floor(y_min))
     right, bottom = min(width, math.ceil(x_max) + 1), min(height, math.ceil(y_max) + 1)
     if left >= right or top >= bottom:
@@ -290,7 +293,8 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: Shape, value: int = 1) -> None
 
 
 def _require_drawable_points(shape: Shape) -> None:
-    if shape.points.size == 0 or not np.all(np.abs(shape.points) <= MAX_COORDINATE):
+    # One reduction, NaN included (it fails the comparison): run for every shape drawn.
+    if shape.points.size == 0 or not np.abs(shape.points).max() <= MAX_COORDINATE:
         raise AnnotationError(
             f"shape {shape.index}: coordinates must be finite numbers within "
             f"±{MAX_COORDINATE:.0f} pixels, and there must be at least one point"

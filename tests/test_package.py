@@ -96,6 +96,14 @@ def test_the_program_leaves_its_objects_out_of_the_collections_at_exit() -> None
     assert result.stdout.splitlines()[-1] == "frozen True"
 
 
+def test_convert_and_check_start_without_importing_pyyaml() -> None:
+    # PyYAML is needed only to read a YAML label map.
+    result = run_python(
+        "import annotool.cli.annotations, sys; assert 'yaml' not in sys.modules, 'yaml imported'"
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_python_m_annotool_version() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "annotool", "--version"], capture_output=True, text=True
