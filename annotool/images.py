@@ -89,6 +89,9 @@ class ImageHeader:
     mode: str
     orientation: int
     """The EXIF orientation applied (1: none)."""
+    copyable_jpeg: bool = False
+    """Whether the encoded bytes can serve as a dataset JPEG unchanged (see
+    :func:`copyable_jpeg`)."""
 
     @property
     def convertible(self) -> bool:
@@ -177,7 +180,8 @@ def open_encoded(data: Path | bytes) -> Image.Image:
 
 
 def read_header(source: ImageSource) -> ImageHeader:
-    """Parse only the header: the displayed size, the mode and the orientation.
+    """Parse only the header: the displayed size, the mode, the orientation and whether
+    the bytes are a copyable JPEG.
 
     Raises ImageError naming the source when the image cannot be read.
     """
@@ -186,11 +190,12 @@ def read_header(source: ImageSource) -> ImageHeader:
             orientation = _displayed_orientation(image, source.oriented)
             width, height = image.size
             mode = image.mode
+            copyable = _is_copyable_jpeg(image)
     except IMAGE_ERRORS as error:
         raise ImageError(f"cannot read the image from {source.name}: {error}") from None
     if orientation in _ROTATED_ORIENTATIONS:
         width, height = height, width
-    return ImageHeader(height=height, width=width, mode=mode, orientation=orientation)
+    return ImageHeader(height, width, mode, orientation, copyable)
 
 
 def decode(source: ImageSource) -> DecodedImage:
@@ -217,12 +222,7 @@ def copyable_jpeg(source: ImageSource) -> bytes | None:
     ``decode(source).jpeg_bytes`` gives); None for any other image. Only the header is
     parsed. Raises ImageError when the image cannot be read.
     """
-    try:
-        with source.open() as image:
-            copyable = _is_copyable_jpeg(image)
-    except IMAGE_ERRORS as error:
-        raise ImageError(f"cannot read the image from {source.name}: {error}") from None
-    return source.read_bytes() if copyable else None
+    return source.read_bytes() if read_header(source).copyable_jpeg else None
 
 
 def read_rgb(

@@ -25,6 +25,7 @@ from annotool.errors import AnnotationError, ImageError, Problem
 from annotool.images import (
     IMAGE_ERRORS,
     DecodedImage,
+    ImageHeader,
     ImageSource,
     decode,
     decode_base64,
@@ -99,8 +100,8 @@ class Annotation:
     """One labelme JSON file.
 
     ``image_height``/``image_width`` are the JSON's ``imageHeight``/``imageWidth`` (None if
-    absent); ``image_size`` is the ``(height, width)`` of the image itself in the frame
-    the annotator saw, when read_annotation could read its header (None otherwise).
+    absent); ``image_header`` is what the image's header says (its size in the frame the
+    annotator saw, see ``image_size``), when read_annotation could read it (else None).
     ``labels_in_file`` is every text label of the file's shapes as written, before the
     label map, valid shapes, invalid ones and dropped ones alike. ``json_stamp`` is the
     stamp of the JSON as read; ``image`` the image file's bytes and ``image_stamp`` their
@@ -113,11 +114,18 @@ class Annotation:
     image_width: int | None
     image_path: str | None
     image_data: str | None
-    image_size: tuple[int, int] | None = None
+    image_header: ImageHeader | None = None
     labels_in_file: frozenset[str] = frozenset()
     json_stamp: FileStamp | None = None
     image: ImageSource | None = None
     image_stamp: FileStamp | None = None
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """``(height, width)`` of the image as the annotator saw it; None when unread."""
+        if self.image_header is None:
+            return None
+        return self.image_header.height, self.image_header.width
 
     def image_source(self) -> ImageSource:
         """Where the image comes from (see :func:`annotool.images.labelme_image_source`):
@@ -173,9 +181,9 @@ def read_annotation(
     )
     if keep_image:
         annotation = _with_image_read(annotation)
-    image_size = _check_image(annotation, problems)
-    if image_size is not None:
-        annotation = dataclasses.replace(annotation, image_size=image_size)
+    header = _check_image(annotation, problems)
+    if header is not None:
+        annotation = dataclasses.replace(annotation, image_header=header)
     return annotation, problems
 
 
@@ -214,10 +222,12 @@ def load_image(annotation: Annotation) -> DecodedImage:
 def copyable_jpeg_bytes(annotation: Annotation) -> bytes | None:
     """The image's bytes when they can be copied as the dataset's JPEG, without decoding.
 
-    See :func:`annotool.images.copyable_jpeg`. Raises AnnotationError when the image is
-    missing or unreadable.
+    See :func:`annotool.images.copyable_jpeg`; the header read_annotation parsed is not
+    parsed again. Raises AnnotationError when the image is missing or unreadable.
     """
     source = annotation.image_source()
+    if annotation.image_header is not None:
+        return source.read_bytes() if annotation.image_header.copyable_jpeg else None
     try:
         return copyable_source_jpeg(source)
     except ImageError as error:
@@ -508,8 +518,9 @@ def _optional_string(
     return None
 
 
-def _check_image(annotation: Annotation, problems: list[Problem]) -> tuple[int, int] | None:
-    """Check that the image exists and is readable; return its (height, width) as annotated."""
+def _check_image(annotation: Annotation, problems: list[Problem]) -> ImageHeader | None:
+    """Check that the image exists and is readable; return its header (its size as
+    annotated)."""
     path = annotation.path
     try:
         source = annotation.image_source()
@@ -541,4 +552,4 @@ def _check_image(annotation: Annotation, problems: list[Problem]) -> tuple[int, 
                 "open it in labelme to check",
             )
         )
-    return height, width
+    return header

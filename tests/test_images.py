@@ -62,6 +62,8 @@ def test_only_an_upright_rgb_jpeg_is_copyable(tmp_path: Path) -> None:
     assert decode(ImageSource.file(upright)).jpeg_bytes == upright.read_bytes()
     assert copyable_jpeg(ImageSource.file(rotated)) is None
     assert copyable_jpeg(ImageSource.file(png)) is None
+    headers = [read_header(ImageSource.file(path)) for path in (upright, rotated, png)]
+    assert [header.copyable_jpeg for header in headers] == [True, False, False]
 
 
 def test_read_rgb_raises_the_callers_error_naming_the_file(tmp_path: Path) -> None:

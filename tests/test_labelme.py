@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 from collections.abc import Callable
@@ -511,6 +512,25 @@ def test_embedded_rgb_jpeg_bytes_are_kept(write_labelme: WriteLabelme, tmp_path:
     assert annotation is not None
     assert load_image(annotation).jpeg_bytes == data
     assert copyable_jpeg_bytes(annotation) == data
+
+
+def test_the_header_read_with_the_annotation_decides_the_jpeg_copy(
+    write_labelme: WriteLabelme, tmp_path: Path
+) -> None:
+    # convert copies the JPEG on the strength of the header read_annotation parsed,
+    # without parsing it again.
+    jpeg_with_orientation(tmp_path / "source.jpg", None)
+    data = (tmp_path / "source.jpg").read_bytes()
+    path = write_labelme(
+        [shape()], imageData=base64.b64encode(data).decode(), imageHeight=8, imageWidth=16
+    )
+    annotation, _ = read_annotation(path, LABELS)
+    assert annotation is not None and annotation.image_header is not None
+    assert annotation.image_header.copyable_jpeg and annotation.image_size == (8, 16)
+    not_copyable = dataclasses.replace(
+        annotation, image_header=dataclasses.replace(annotation.image_header, copyable_jpeg=False)
+    )
+    assert copyable_jpeg_bytes(not_copyable) is None
 
 
 def test_embedded_image_is_shown_as_stored_even_with_an_orientation_tag(
