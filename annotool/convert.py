@@ -24,7 +24,7 @@ from annotool.check import AnnotationInputs, FileCheck, find_annotation_files, u
 from annotool.errors import AnnotationError, AnnotoolError, Problem
 from annotool.fileio import naming_path, staged_dir, write_staged
 from annotool.labelmap import LabelMap
-from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image
+from annotool.labelme import Annotation, copyable_jpeg_bytes, load_image, load_rgb_image
 from annotool.labels import IGNORE_ID, IGNORE_LABEL, LabelSet
 from annotool.manifest import MANIFEST_FILE, FileStamp, ManifestEntry, ManifestWriter
 from annotool.progress import ProgressCallback
@@ -307,10 +307,13 @@ def dataset_image(annotation: Annotation, need_pixels: bool = False) -> DatasetI
     Decoding the photo is the slowest step; a plain RGB JPEG is copied as it is, so it is
     decoded only when it must be re-encoded or ``need_pixels`` asks for its pixels.
     """
-    jpeg = None if need_pixels else copyable_jpeg_bytes(annotation)
-    if jpeg is not None:
-        height, width = _image_size(annotation)
-        return DatasetImage(jpeg=jpeg, height=height, width=width, pixels=None)
+    if not need_pixels:
+        jpeg = copyable_jpeg_bytes(annotation)
+        if jpeg is not None:
+            height, width = _image_size(annotation)
+            return DatasetImage(jpeg=jpeg, height=height, width=width, pixels=None)
+        rgb = load_rgb_image(annotation)
+        return DatasetImage(encode_jpeg(rgb, JPEG_QUALITY), rgb.height, rgb.width, None)
     image = load_image(annotation)
     height, width = image.pixels.shape[:2]
     jpeg = image.jpeg_bytes or encode_jpeg(image.pixels, JPEG_QUALITY)

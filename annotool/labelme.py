@@ -20,6 +20,7 @@ from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from annotool.errors import AnnotationError, ImageError, Problem
 from annotool.images import (
@@ -29,6 +30,7 @@ from annotool.images import (
     ImageSource,
     decode,
     decode_base64,
+    decode_image,
     labelme_image_source,
     open_encoded,
     read_header,
@@ -213,6 +215,20 @@ def load_image(annotation: Annotation) -> DecodedImage:
     source = annotation.image_source()
     try:
         return decode(source)
+    except ImageError as error:
+        raise AnnotationError(
+            f"{annotation.path}: {error}; re-save the image or annotate it again"
+        ) from None
+
+
+def load_rgb_image(annotation: Annotation) -> Image.Image:
+    """:func:`load_image`'s pixels as an RGB Pillow image (see
+    :func:`annotool.images.decode_image`), for writers that only encode them again.
+
+    Raises AnnotationError naming the file when the image is missing or cannot be decoded.
+    """
+    try:
+        return decode_image(annotation.image_source())
     except ImageError as error:
         raise AnnotationError(
             f"{annotation.path}: {error}; re-save the image or annotate it again"

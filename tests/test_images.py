@@ -9,7 +9,15 @@ import pytest
 from PIL import Image
 
 from annotool.errors import DatasetError, ImageError
-from annotool.images import ImageSource, copyable_jpeg, decode, read_header, read_rgb
+from annotool.images import (
+    ImageSource,
+    copyable_jpeg,
+    decode,
+    decode_image,
+    read_header,
+    read_rgb,
+)
+from annotool.voc import jpeg_bytes
 
 ORIENTATION = 0x0112
 
@@ -74,3 +82,32 @@ def test_read_rgb_raises_the_callers_error_naming_the_file(tmp_path: Path) -> No
         read_rgb(tmp_path / "bad.jpg", oriented=True)
     with pytest.raises(ImageError, match=r"cannot decode the image from .*bad\.jpg"):
         decode(ImageSource.file(tmp_path / "bad.jpg"))
+
+
+def _photo_in_mode(path: Path, mode: str) -> Path:
+    rng = np.random.default_rng(3)
+    image = Image.fromarray(rng.integers(0, 256, (9, 13, 3), dtype=np.uint8))
+    if mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65536, (9, 13)).astype(np.uint16))
+    elif mode == "P":
+        image = image.quantize(7)
+    elif mode != "RGB":
+        image = image.convert(mode)
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    extra = {"comment": b"kept by Pillow"} if path.suffix == ".jpg" else {}
+    image.save(path, exif=exif, **extra)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name", ["a.png", "b.jpg", "c-RGBA.png", "d-L.png", "e-P.png", "f-I;16.png", "g-CMYK.jpg"]
+)
+def test_the_decoded_image_encodes_as_the_decoded_array(tmp_path: Path, name: str) -> None:
+    # convert writes a photo it does not copy from the Pillow image (no numpy copy)
+    # when it draws no overlay, from the array when it does: the same JPEG either way.
+    mode = name.split("-")[1].rsplit(".", 1)[0] if "-" in name else "RGB"
+    source = ImageSource.file(_photo_in_mode(tmp_path / name.replace(";", ""), mode))
+    image = decode_image(source)
+    assert image.mode == "RGB" and image.size == (9, 13)  # oriented: width 9
+    assert jpeg_bytes(image) == jpeg_bytes(decode(source).pixels)
