@@ -107,8 +107,8 @@ def main() -> int:
             input_dir = Path(scratch) / "labelme"
             input_labels = write_inputs(args.photos, fixture_dir, labels_file, input_dir, count)
             for mode in args.modes:
-                for _ in range(args.repeat):
-                    out_dir = Path(scratch) / "voc"
+                for repeat in range(args.repeat):
+                    out_dir = Path(scratch) / f"voc-{mode}-{repeat}"
                     options = [*MODES[mode], "-q", "--labels", str(input_labels)]
                     if args.workers is not None:
                         options += ["--workers", str(args.workers)]
@@ -146,10 +146,10 @@ def compare_with_reference(
         with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
             input_dir = Path(scratch) / "labelme"
             labels_file = write_inputs(args.photos, fixture_dir, fixture_labels, input_dir, count)
-            out_dir = Path(scratch) / "voc"
             for mode in args.modes:
                 runs: dict[str, list[RunResult]] = {"reference": [], "1": [], "2": []}
-                for _ in range(args.repeat):
+                for repeat in range(args.repeat):
+                    out_dir = Path(scratch) / f"{mode}-ref-{repeat}"
                     reference = [sys.executable, str(args.reference), str(input_dir)]
                     reference += [str(out_dir), "--labels", str(labels_file)]
                     reference += REFERENCE_MODES[mode]
@@ -159,6 +159,7 @@ def compare_with_reference(
                         )
                     )
                     for workers in ("1", "2"):
+                        out_dir = Path(scratch) / f"{mode}-w{workers}-{repeat}"
                         line = [*command, str(input_dir), str(out_dir), *MODES[mode], "-q"]
                         line += ["--labels", str(labels_file), "--workers", workers]
                         runs[workers].append(
@@ -337,10 +338,16 @@ def time_checked_run(
     startup: float,
     check: Callable[[Path, int], None],
 ) -> RunResult:
-    """Time one run, check what it wrote to ``out_dir`` (then delete it), print the figures."""
+    """Time one run, check what it wrote to ``out_dir``, print the figures.
+
+    The output stays until the scratch folder goes, at the end: on ext4 without a journal
+    (this machine's disk) creating files right after deleting thousands gets slower and
+    slower (the allocator skips inodes deleted in the last minutes), so deleting each
+    run's output before the next run made the later runs of a benchmark up to a third
+    slower, the fastest converter's the most.
+    """
     result = time_run(command, mode, count, workers, startup)
     check(out_dir, count)
-    shutil.rmtree(out_dir)
     print_result(result)
     return result
 

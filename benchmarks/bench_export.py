@@ -61,9 +61,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="annotool-bench-", dir=args.tmp) as scratch:
             input_dir = Path(scratch) / "labelme"
             replicate_fixture(fixture_dir, input_dir, count)
-            for _ in range(args.repeat):
+            for repeat in range(args.repeat):
                 for name, (command, options) in COMMANDS.items():
-                    out_dir = Path(scratch) / "out"
+                    out_dir = Path(scratch) / f"{name}-{repeat}"
                     arguments = [*options, "-q", "--labels", str(labels_file)]
                     if args.workers is not None:
                         arguments += ["--workers", str(args.workers)]
