@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,6 +68,8 @@ Pillow misdraws shapes (integer overflow) or, for circles, never finishes drawin
 
 _JSON_NUMBERS = (int, float)
 """The exact types of JSON numbers as ``json`` parses them (``bool`` is a type of its own)."""
+
+Decoded = TypeVar("Decoded")
 
 _ProblemFactory = Callable[[str], Problem]
 """Makes a Problem located at the shape being parsed."""
@@ -212,23 +214,19 @@ def load_image(annotation: Annotation) -> DecodedImage:
 
     Raises AnnotationError naming the file when the image is missing or cannot be decoded.
     """
-    source = annotation.image_source()
-    try:
-        return decode(source)
-    except ImageError as error:
-        raise AnnotationError(
-            f"{annotation.path}: {error}; re-save the image or annotate it again"
-        ) from None
+    return _decoded(annotation, decode)
 
 
 def load_rgb_image(annotation: Annotation) -> Image.Image:
     """:func:`load_image`'s pixels as an RGB Pillow image (see
-    :func:`annotool.images.decode_image`), for writers that only encode them again.
+    :func:`annotool.images.decode_image`), for writers that only encode them again."""
+    return _decoded(annotation, decode_image)
 
-    Raises AnnotationError naming the file when the image is missing or cannot be decoded.
-    """
+
+def _decoded(annotation: Annotation, decoder: Callable[[ImageSource], Decoded]) -> Decoded:
+    source = annotation.image_source()
     try:
-        return decode_image(annotation.image_source())
+        return decoder(source)
     except ImageError as error:
         raise AnnotationError(
             f"{annotation.path}: {error}; re-save the image or annotate it again"
