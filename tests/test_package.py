@@ -30,78 +30,71 @@ EXPECTED_COMMANDS = [
 ]
 
 
-def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+def python_output(code: str, environment: dict[str, str] | None = None) -> str:
+    """What ``python -c code`` prints, after checking that it succeeded."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=environment
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def without_openblas_setting(**settings: str) -> dict[str, str]:
+    """This process's environment without OPENBLAS_NUM_THREADS, plus ``settings``."""
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    return {**environment, **settings}
 
 
 def test_import_annotool_imports_neither_torch_nor_click() -> None:
-    result = run_python(
+    python_output(
         "import annotool, sys; "
         "assert 'torch' not in sys.modules and 'click' not in sys.modules, "
         "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'click'))"
     )
-    assert result.returncode == 0, result.stderr
 
 
 def test_import_annotool_cli_does_not_import_torch() -> None:
-    result = run_python(
+    python_output(
         "import annotool.cli, sys; "
         "assert 'torch' not in sys.modules, "
         "[m for m in sys.modules if m.startswith('annotool')]"
-    )
-    assert result.returncode == 0, result.stderr
-
-
-def run_python_without_openblas_setting(
-    code: str, **settings: str
-) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**environment, **settings},
     )
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
 def test_the_cli_starts_no_blas_threads() -> None:
     # numpy's OpenBLAS would otherwise start a spinning thread per core at import.
-    result = run_python_without_openblas_setting(
-        "import os, annotool.cli, numpy; print(len(os.listdir('/proc/self/task')))"
+    output = python_output(
+        "import os, annotool.cli, numpy; print(len(os.listdir('/proc/self/task')))",
+        without_openblas_setting(),
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "1"
+    assert output.strip() == "1"
 
 
 def test_the_cli_keeps_a_blas_thread_count_the_user_set() -> None:
-    result = run_python_without_openblas_setting(
+    output = python_output(
         "import os, annotool.cli; print(os.environ['OPENBLAS_NUM_THREADS'])",
-        OPENBLAS_NUM_THREADS="3",
+        without_openblas_setting(OPENBLAS_NUM_THREADS="3"),
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "3"
+    assert output.strip() == "3"
 
 
 def test_the_program_leaves_its_objects_out_of_the_collections_at_exit() -> None:
     # atexit handlers run after run() has returned, before the interpreter's last
     # garbage collections.
-    result = run_python(
+    output = python_output(
         "import atexit, gc, sys; from annotool.cli import run; "
         "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); "
         "sys.argv = ['annotool', '--version']; run()"
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "frozen True"
+    assert output.splitlines()[-1] == "frozen True"
 
 
 def test_convert_and_check_start_without_importing_pyyaml() -> None:
     # PyYAML is needed only to read a YAML label map.
-    result = run_python(
+    python_output(
         "import annotool.cli.annotations, sys; assert 'yaml' not in sys.modules, 'yaml imported'"
     )
-    assert result.returncode == 0, result.stderr
 
 
 def test_python_m_annotool_version() -> None:

@@ -251,6 +251,10 @@ def random_shape(draw: st.DrawFn) -> Shape:
     return make_shape(shape_type, points, label, group_id, mask)
 
 
+SHAPE_LISTS = st.lists(random_shape(), min_size=1, max_size=6)
+IMAGE_SIZES = st.tuples(*[st.integers(1, 30)] * 2)
+
+
 def reference_rasterize(
     shapes: list[Shape], height: int, width: int
 ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
@@ -270,10 +274,7 @@ def reference_rasterize(
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    shapes=st.lists(random_shape(), min_size=1, max_size=6),
-    size=st.tuples(*[st.integers(1, 30)] * 2),
-)
+@given(shapes=SHAPE_LISTS, size=IMAGE_SIZES)
 def test_bounding_box_rasterizing_equals_full_image_masks(
     shapes: list[Shape], size: tuple[int, int]
 ) -> None:
@@ -285,10 +286,7 @@ def test_bounding_box_rasterizing_equals_full_image_masks(
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    shapes=st.lists(random_shape(), min_size=1, max_size=6),
-    size=st.tuples(*[st.integers(1, 30)] * 2),
-)
+@given(shapes=SHAPE_LISTS, size=IMAGE_SIZES)
 def test_label_images_save_and_count_as_their_arrays(
     shapes: list[Shape], size: tuple[int, int]
 ) -> None:
