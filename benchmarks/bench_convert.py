@@ -343,8 +343,8 @@ def time_checked_run(
     The output stays until the scratch folder goes, at the end: on ext4 without a journal
     (this machine's disk) creating files right after deleting thousands gets slower and
     slower (the allocator skips inodes deleted in the last minutes), so deleting each
-    run's output before the next run made the later runs of a benchmark up to a third
-    slower, the fastest converter's the most.
+    run's output before the next run made the later runs of a benchmark up to half as
+    fast (two workers: 518 then 253 images/s), the fastest converter's the most.
     """
     result = time_run(command, mode, count, workers, startup)
     check(out_dir, count)
