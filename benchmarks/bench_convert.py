@@ -72,6 +72,8 @@ DEFAULT_FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "labelme" / "semant
 MODES = {"lean": ["--no-viz", "--no-objects"], "default": []}
 REFERENCE_MODES = {"lean": ["--noviz", "--noobject", "--nonpy"], "default": ["--nonpy"]}
 SAMPLE_SECONDS = 0.02
+CHILDREN_LISTED = Path(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/children").exists()
+"""Whether the kernel lists each thread's children in /proc (see :func:`tree`)."""
 COMMAND_ENVIRONMENT = {
     name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"
 }
@@ -432,7 +434,7 @@ def tree(root_pid: int) -> list[int]:
     process of /proc costs about 3 ms of CPU per sample, a seventh of a core taken from
     the command measured; following the tree costs about 0.4 ms.
     """
-    if not Path(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/children").exists():
+    if not CHILDREN_LISTED:
         return tree_by_scanning(root_pid)
     found, pending = [], [root_pid]
     while pending:

@@ -162,7 +162,7 @@ def object_crops(
     low, high = OBJECT_SCALE_RANGE
     found = f"the median of {len(index.objects)} covers {share:.1%} of its photo"
     rescaled = f", rescaled by {low:g}-{high:g}x" if small else ""
-    if choice == "on" or (len(stems) >= MIN_IMAGES and small):
+    if choice == "on" or wants_object_crops(index, len(stems)):
         note = (
             f"small objects ({found}): crops centred on objects of every class and objects "
             f"pasted from other training photos{rescaled}"
